@@ -1,0 +1,58 @@
+# The two commands a newcomer needs: `make run` and `make test` (README.md).
+# Only Python 3.11+ is assumed; everything else is installed into .venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEV := DJANGO_DEBUG=true
+
+.PHONY: help install run test lint format schema migrations clean
+
+help:
+	@echo "make run     set up and start the development server with demo data (SQLite)"
+	@echo "make test    set up, lint, run the whole suite and the schema drift check"
+	@echo "make schema  regenerate schema.yml after an API change"
+	@echo "make format  format the code with ruff"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+run: install
+	$(DEV) $(BIN)/python manage.py migrate --noinput
+	$(DEV) $(BIN)/python manage.py create_demo_staff
+	@echo ""
+	@echo "  API (browsable):  http://$(HOST):$(PORT)/api/v1/"
+	@echo "  Swagger UI:       http://$(HOST):$(PORT)/api/v1/docs/"
+	@echo "  ReDoc:            http://$(HOST):$(PORT)/api/v1/redoc/"
+	@echo "  Admin:            http://$(HOST):$(PORT)/admin/"
+	@echo "  Log in (admin, browsable API, POST /api/v1/auth/token/): admin / catalog-demo"
+	@echo ""
+	$(DEV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(DEV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+schema: install
+	$(DEV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema.yml
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,80 @@
+"""The one exception handler (REST_FRAMEWORK["EXCEPTION_HANDLER"]): every error is JSON.
+
+`{"detail": ...}` for request-level errors, `{"field": [...]}` for validation errors, and a bare
+`{"detail": "Internal server error."}` for anything unexpected, whose traceback goes to the log
+and never to the client.
+"""
+
+import logging
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
+from django.db.models import ProtectedError, RestrictedError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler, set_rollback
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "Internal server error."
+DATABASE_UNAVAILABLE = "The database is unavailable. Try again shortly."
+CACHE_UNAVAILABLE = "The cache is unavailable. Try again shortly."
+IN_USE = "This object is still referenced by others and cannot be deleted."
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = IN_USE
+    default_code = "conflict"
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = "The resource has changed since you read it (If-Match does not match)."
+    default_code = "precondition_failed"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is temporarily unavailable. Try again shortly."
+    default_code = "service_unavailable"
+    wait = 5  # seconds, sent as Retry-After
+
+
+def api_exception_handler(exc, context):
+    exc = translate_exception(exc)
+    response = exception_handler(exc, context)
+    if response is not None:
+        return response
+    set_rollback()
+    logger.error("Unhandled exception in %s", _view_name(context), exc_info=exc)
+    return Response({"detail": INTERNAL_ERROR}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def translate_exception(exc: Exception) -> Exception:
+    """Django's and the services' exceptions as the API errors they mean."""
+    if isinstance(exc, DjangoValidationError):
+        return exceptions.ValidationError(as_serializer_error(exc))
+    if isinstance(exc, ProtectedError | RestrictedError):
+        return Conflict()
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("Database unavailable: %s", exc)
+        return ServiceUnavailable(DATABASE_UNAVAILABLE)
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        logger.warning("Cache unavailable: %s", exc)
+        return ServiceUnavailable(CACHE_UNAVAILABLE)
+    return exc
+
+
+def _view_name(context) -> str:
+    view = context.get("view")
+    return type(view).__name__ if view is not None else "a view"

@@ -1,0 +1,99 @@
+"""Serializer fields as strict as the contract: a JSON number is not a string, nor a string a
+number (API.md, "Lists, errors, limits"). DRF would coerce `123` to `"123"` and `"5"` to `5`.
+
+HTML forms (the browsable API) send every value as text, so form posts keep DRF's coercion."""
+
+from django.db import models
+from django.http import QueryDict
+from rest_framework import serializers
+
+WRONG_TYPE = "Expected {expected}, got {actual}."
+
+
+def _json_type_name(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+class JsonTypeMixin:
+    """Refuse a JSON value whose type is not `json_types` (bool is never a number)."""
+
+    json_types: tuple[type, ...] = ()
+    expected_name = ""
+
+    def to_internal_value(self, data):
+        if self._came_from_json() and not self._has_json_type(data):
+            raise serializers.ValidationError(
+                WRONG_TYPE.format(expected=self.expected_name, actual=_json_type_name(data)),
+                code="invalid_type",
+            )
+        return super().to_internal_value(data)
+
+    def _has_json_type(self, data) -> bool:
+        if isinstance(data, bool) and bool not in self.json_types:
+            return False
+        return isinstance(data, self.json_types)
+
+    def _came_from_json(self) -> bool:
+        return not isinstance(getattr(self.root, "initial_data", None), QueryDict)
+
+
+class StrictCharField(JsonTypeMixin, serializers.CharField):
+    json_types = (str,)
+    expected_name = "a string"
+
+
+class StrictEmailField(JsonTypeMixin, serializers.EmailField):
+    json_types = (str,)
+    expected_name = "a string"
+
+
+class StrictSlugField(JsonTypeMixin, serializers.SlugField):
+    json_types = (str,)
+    expected_name = "a string"
+
+
+class StrictIntegerField(JsonTypeMixin, serializers.IntegerField):
+    json_types = (int,)
+    expected_name = "an integer"
+
+
+class StrictDecimalField(JsonTypeMixin, serializers.DecimalField):
+    """Money travels as a decimal string ("12.50"), so a float's rounding never reaches it."""
+
+    json_types = (str,)
+    expected_name = 'a decimal string such as "12.50"'
+
+
+class StrictBooleanField(JsonTypeMixin, serializers.BooleanField):
+    json_types = (bool,)
+    expected_name = "true or false"
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose generated fields use the strict types above."""
+
+    serializer_field_mapping = serializers.ModelSerializer.serializer_field_mapping | {
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.EmailField: StrictEmailField,
+        models.SlugField: StrictSlugField,
+        models.IntegerField: StrictIntegerField,
+        models.PositiveIntegerField: StrictIntegerField,
+        models.PositiveSmallIntegerField: StrictIntegerField,
+        models.SmallIntegerField: StrictIntegerField,
+        models.BigIntegerField: StrictIntegerField,
+        models.DecimalField: StrictDecimalField,
+        models.BooleanField: StrictBooleanField,
+    }

@@ -1,0 +1,67 @@
+"""Filtering and ordering pieces shared by every list."""
+
+from django import forms
+from django_filters import rest_framework as filters
+from rest_framework import filters as drf_filters
+
+TIE_BREAKER = "-id"
+
+
+class StrictBooleanField(forms.Field):
+    """`true`/`false` (or 1/0, any case). django-filter's own boolean quietly ignores anything
+    else, which would answer `?in_stock=maybe` with an unfiltered list; this says 400."""
+
+    truthy = frozenset({"true", "1"})
+    falsy = frozenset({"false", "0"})
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in self.truthy:
+            return True
+        if text in self.falsy:
+            return False
+        raise forms.ValidationError("Enter true or false.", code="invalid")
+
+
+class StrictBooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class SearchFilter(drf_filters.SearchFilter):
+    """DRF's search; a view's `search_description` says in the schema what it matches."""
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        description = getattr(view, "search_description", None)
+        for parameter in parameters:
+            if description:
+                parameter["description"] = description
+        return parameters
+
+
+class OrderingFilter(drf_filters.OrderingFilter):
+    """DRF's ordering, always ending with `-id`: rows that tie on the requested key keep one
+    order, so pages never repeat or skip a row. The schema lists the accepted keys."""
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        fields = list(getattr(view, "ordering_fields", None) or [])
+        default = ",".join(getattr(view, "ordering", None) or [])
+        for parameter in parameters:
+            parameter["description"] = (
+                f"Sort key, `-` for descending (default `{default}`); ties are broken by `-id`. "
+                "An unknown key is ignored."
+            )
+            parameter["schema"] = {
+                "type": "string",
+                "enum": [key for field in fields for key in (field, f"-{field}")],
+            }
+        return parameters
+
+    def get_ordering(self, request, queryset, view):
+        ordering = list(super().get_ordering(request, queryset, view) or [])
+        if not any(key.lstrip("-") in ("id", "pk") for key in ordering):
+            ordering.append(TIE_BREAKER)
+        return ordering

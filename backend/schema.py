@@ -1,0 +1,114 @@
+"""OpenAPI generation: every operation lists the errors it can answer with (API.md).
+
+drf-spectacular documents success bodies from the serializers; this adds the error side from
+what the view is configured with (authentication, permissions, throttles, filters, body) so the
+schema stays true as views change. A view adds its own with `error_responses`, a map from
+action (or lower-case method) to `{status: description}`.
+"""
+
+from drf_spectacular import openapi
+from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework.permissions import AllowAny
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "A request-level error.",
+    "properties": {"detail": {"type": "string", "description": "What went wrong."}},
+    "required": ["detail"],
+}
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object",
+    "description": (
+        "Validation errors: each invalid field (or `non_field_errors` for cross-field rules, or "
+        "a query parameter) with its messages."
+    ),
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+
+DESCRIPTIONS = {
+    400: "Invalid input: the body names each field in error.",
+    401: "Not authenticated, or the credentials or token are invalid or expired.",
+    403: "Authenticated, but not allowed to do this.",
+    404: "Not found (or not visible to the caller).",
+    413: "Request body too large.",
+    415: "Unsupported content type: send application/json.",
+    429: "Too many requests: retry after the number of seconds in Retry-After.",
+    503: "The database or the cache is unavailable: retry shortly.",
+}
+
+
+class AutoSchema(openapi.AutoSchema):
+    def _map_basic_serializer(self, serializer, direction):
+        """Every field of a response body is always present (null where it has no value), so
+        every one is required: generated clients then type them as always there."""
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "response" and schema.get("properties"):
+            schema["required"] = sorted(schema["properties"])
+        return schema
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        for status, description in sorted(self._error_statuses().items()):
+            responses.setdefault(str(status), self._error_response(status, description))
+        return responses
+
+    def _error_statuses(self) -> dict[int, str]:
+        statuses = {}
+        if self._accepts_body() or self._validates_query():
+            statuses[400] = DESCRIPTIONS[400]
+        if self._accepts_body():
+            statuses |= {413: DESCRIPTIONS[413], 415: DESCRIPTIONS[415]}
+        if self.view.get_authenticators():
+            statuses[401] = DESCRIPTIONS[401]
+        if self._is_restricted():
+            statuses[403] = DESCRIPTIONS[403]
+        if self._has_path_parameters() or self._is_paginated_list():
+            statuses[404] = DESCRIPTIONS[404]
+        if getattr(self.view, "throttle_classes", None):
+            statuses[429] = DESCRIPTIONS[429]
+        statuses[503] = DESCRIPTIONS[503]
+        return statuses | self._declared_errors()
+
+    def _declared_errors(self) -> dict[int, str]:
+        declared = getattr(self.view, "error_responses", {})
+        key = getattr(self.view, "action", None) or self.method.lower()
+        return declared.get(key, {})
+
+    def _accepts_body(self) -> bool:
+        return self.method in {"POST", "PUT", "PATCH"} and self.get_request_serializer() is not None
+
+    def _validates_query(self) -> bool:
+        has_filters = getattr(self.view, "filterset_class", None) is not None
+        return has_filters and self.method == "GET" and self._is_list_view()
+
+    def _is_restricted(self) -> bool:
+        permissions = self.view.get_permissions()
+        open_to_all = all(isinstance(permission, AllowAny) for permission in permissions)
+        session_csrf = self.method in UNSAFE_METHODS and bool(self.view.get_authenticators())
+        return not open_to_all or session_csrf
+
+    def _has_path_parameters(self) -> bool:
+        return "{" in self.path
+
+    def _is_paginated_list(self) -> bool:
+        return self.method == "GET" and self._is_list_view() and self._get_paginator() is not None
+
+    def _error_response(self, status: int, description: str) -> dict:
+        name, schema = ("Error", ERROR_SCHEMA)
+        if status == 400:
+            name, schema = ("ValidationError", VALIDATION_ERROR_SCHEMA)
+        component = ResolvedComponent(
+            name=name, type=ResolvedComponent.SCHEMA, object=name, schema=schema
+        )
+        self.registry.register_on_missing(component)
+        content = {"application/json": {"schema": component.ref}}
+        response = {"description": description, "content": content}
+        if status == 429:
+            response["headers"] = {
+                "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
+            }
+        return response

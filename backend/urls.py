@@ -1,0 +1,64 @@
+"""Routes: the admin, the API under /api/v1/ with its schema and docs, and the health probes.
+
+Errors under /api/ that never reach a view are answered as JSON by
+`backend.middleware.ApiJsonErrorsMiddleware`, whether DEBUG is on or off.
+"""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from backend import health
+from backend.api_root import ApiRootView
+from backend.throttling import throttle_login_posts
+
+API_LINKS = {
+    "register": "auth-register",
+    "token": "auth-token",
+    "token_refresh": "auth-token-refresh",
+    "token_verify": "auth-token-verify",
+    "logout": "auth-logout",
+    "password_reset": "auth-password-reset",
+    "password_reset_confirm": "auth-password-reset-confirm",
+    "me": "user-me",
+    "users": "user-list",
+    "schema": "schema",
+    "docs": "swagger-ui",
+    "redoc": "redoc",
+}
+
+api_v1 = [
+    path("", ApiRootView.as_view(links=API_LINKS), name="api-root"),
+    path("", include("users.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+]
+
+# The browsable API's log-in and log-out, with log-in attempts throttled like the token endpoint.
+browsable_api_auth = (
+    [
+        path(
+            "login/",
+            throttle_login_posts(
+                auth_views.LoginView.as_view(template_name="rest_framework/login.html")
+            ),
+            name="login",
+        ),
+        path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    ],
+    "rest_framework",
+)
+
+admin.site.site_header = "Product catalog administration"
+admin.site.site_title = "Catalog admin"
+
+urlpatterns = [
+    path("admin/login/", throttle_login_posts(admin.site.login)),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api-auth/", include(browsable_api_auth)),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]

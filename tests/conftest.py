@@ -1,0 +1,68 @@
+"""Clients and actors shared by every test."""
+
+import pytest
+from django.conf import settings as configured
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from tests.factories import DEFAULT_PASSWORD, make_staff, make_user
+
+# What settings.py configures, before the fast test hasher below replaces it.
+CONFIGURED_PASSWORD_HASHERS = list(configured.PASSWORD_HASHERS)
+
+TOKEN_URL = "/api/v1/auth/token/"
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings, db):
+    """A fast hasher (Argon2 is slow on purpose), static files without a collectstatic manifest,
+    and a fresh cache so throttle counters never leak from one test into the next."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = settings.STORAGES | {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def customer():
+    return make_user(username="carol", email="carol@example.com")
+
+
+@pytest.fixture
+def staff():
+    return make_staff(username="sam", email="sam@example.com")
+
+
+@pytest.fixture
+def customer_client(customer):
+    client = APIClient()
+    client.force_authenticate(customer)
+    return client
+
+
+@pytest.fixture
+def staff_client(staff):
+    client = APIClient()
+    client.force_authenticate(staff)
+    return client
+
+
+def obtain_tokens(client, login: str, password: str = DEFAULT_PASSWORD) -> dict:
+    """Log in over HTTP as an SPA does; returns {"access", "refresh"}."""
+    response = client.post(TOKEN_URL, {"username": login, "password": password}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def bearer_client(access: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client

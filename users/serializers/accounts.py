@@ -1,0 +1,137 @@
+"""Users as the API shows and changes them (API.md, "Users")."""
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from rest_framework import serializers
+
+from backend.fields import StrictCharField, StrictModelSerializer
+from users import services
+from users.models import EMAIL_TAKEN, USERNAME_TAKEN, User, UsernameValidator
+
+PASSWORD_MAX_LENGTH = 128
+WRONG_CURRENT_PASSWORD = "Your current password is not correct."
+CANNOT_DEACTIVATE_SELF = "You cannot deactivate your own account."
+
+USER_FIELDS = [
+    "id",
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "is_staff",
+    "is_active",
+    "date_joined",
+]
+READ_ONLY_FIELDS = ["id", "is_staff", "is_active", "date_joined"]
+
+
+def password_field(**kwargs) -> StrictCharField:
+    return StrictCharField(
+        write_only=True,
+        max_length=PASSWORD_MAX_LENGTH,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        **kwargs,
+    )
+
+
+def check_password_strength(password: str, user: User) -> None:
+    """Django's validators, with the user's own attributes, so a password like the username or
+    the email is refused."""
+    try:
+        password_validation.validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(list(exc.messages)) from exc
+
+
+class UserSerializer(StrictModelSerializer):
+    """The representation of a user everywhere in the API; never a password or its hash.
+
+    Uniqueness of username and email ignores case, like the database constraints behind it."""
+
+    class Meta:
+        model = User
+        fields = USER_FIELDS
+        read_only_fields = READ_ONLY_FIELDS
+        extra_kwargs = {"username": {"validators": [UsernameValidator()]}}
+
+    def validate_username(self, value: str) -> str:
+        if self._others().with_username(value).exists():
+            raise serializers.ValidationError(USERNAME_TAKEN, code="unique")
+        return value
+
+    def validate_email(self, value: str) -> str:
+        value = User.objects.normalize_email(value)
+        if self._others().with_email(value).exists():
+            raise serializers.ValidationError(EMAIL_TAKEN, code="unique")
+        return value
+
+    def _others(self):
+        users = User.objects.all()
+        return users.exclude(pk=self.instance.pk) if self.instance else users
+
+    def save(self, **kwargs):
+        """Two racing requests can both pass the checks above; the constraint stops the second,
+        and it gets the same 400 as if it had come later."""
+        try:
+            return super().save(**kwargs)
+        except IntegrityError as exc:
+            raise serializers.ValidationError(self._clash_after_race()) from exc
+
+    def _clash_after_race(self) -> dict:
+        username = self.validated_data.get("username")
+        if username and self._others().with_username(username).exists():
+            return {"username": [USERNAME_TAKEN]}
+        return {"email": [EMAIL_TAKEN]}
+
+
+class StaffUserSerializer(UserSerializer):
+    """What staff may change on someone's account: the profile and `is_active`."""
+
+    class Meta(UserSerializer.Meta):
+        read_only_fields = ["id", "is_staff", "date_joined"]
+
+    def validate_is_active(self, value: bool) -> bool:
+        if not value and self.instance == self.context["request"].user:
+            raise serializers.ValidationError(CANNOT_DEACTIVATE_SELF, code="self_deactivation")
+        return value
+
+    def update(self, instance, validated_data):
+        is_active = validated_data.pop("is_active", None)
+        instance = super().update(instance, validated_data)
+        if is_active is not None and is_active != instance.is_active:
+            services.set_active(user=instance, is_active=is_active)
+        return instance
+
+
+class RegistrationSerializer(UserSerializer):
+    password = password_field()
+
+    class Meta(UserSerializer.Meta):
+        fields = [*USER_FIELDS, "password"]
+
+    def validate(self, attrs):
+        candidate = User(**{name: value for name, value in attrs.items() if name != "password"})
+        try:
+            check_password_strength(attrs["password"], candidate)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"password": exc.detail}) from exc
+        return attrs
+
+    def create(self, validated_data):
+        return User.objects.create_user(**validated_data)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    current_password = password_field()
+    new_password = password_field()
+
+    def validate_current_password(self, value: str) -> str:
+        if not self.context["request"].user.check_password(value):
+            raise serializers.ValidationError(WRONG_CURRENT_PASSWORD, code="wrong_password")
+        return value
+
+    def validate_new_password(self, value: str) -> str:
+        check_password_strength(value, self.context["request"].user)
+        return value

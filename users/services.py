@@ -1,0 +1,83 @@
+"""Writes that span models: passwords and accounts together with the refresh tokens they end."""
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from users.models import User
+
+logger = logging.getLogger(__name__)
+
+RESET_SUBJECT = "Reset your password"
+RESET_BODY = """Someone asked to reset the password of the account {username}.
+
+To choose a new password, open this link (it works once, and only until the password changes):
+
+{link}
+
+If it was not you, ignore this message: your password stays as it is.
+"""
+
+
+def blacklist_refresh_tokens(*, user: User, keep_jti: str | None = None) -> int:
+    """End the user's logins: every unexpired refresh token is blacklisted (but `keep_jti`).
+
+    Access tokens already issued live out their few minutes; a deactivated user's stop at once
+    because authentication checks `is_active` on every request."""
+    live = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    if keep_jti:
+        live = live.exclude(jti=keep_jti)
+    revoked = [BlacklistedToken(token=token) for token in live]
+    BlacklistedToken.objects.bulk_create(revoked, ignore_conflicts=True)
+    return len(revoked)
+
+
+@transaction.atomic
+def change_password(*, user: User, new_password: str, keep_jti: str | None = None) -> None:
+    """The user's other sessions end; the one that made the change (`keep_jti`) goes on."""
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    blacklist_refresh_tokens(user=user, keep_jti=keep_jti)
+
+
+@transaction.atomic
+def reset_password(*, user: User, new_password: str) -> None:
+    """A reset means the old password may have leaked: end every login it made."""
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    blacklist_refresh_tokens(user=user)
+
+
+@transaction.atomic
+def set_active(*, user: User, is_active: bool) -> None:
+    """Deactivation ends every login at once; reactivation lets the user log in again."""
+    user.is_active = is_active
+    user.save(update_fields=["is_active"])
+    if not is_active:
+        blacklist_refresh_tokens(user=user)
+
+
+def send_password_reset(*, email: str) -> None:
+    """Mail a reset link to the active account with this email, if there is one.
+
+    The caller answers the same whether or not there is, so the endpoint does not tell who has
+    an account."""
+    user = User.objects.with_email(email).filter(is_active=True).first()
+    if user is None or not user.has_usable_password():
+        return
+    link = settings.PASSWORD_RESET_URL.format(
+        uid=urlsafe_base64_encode(force_bytes(user.pk)),
+        token=default_token_generator.make_token(user),
+    )
+    body = RESET_BODY.format(username=user.username, link=link)
+    send_mail(RESET_SUBJECT, body, None, [user.email])
+    logger.info("Password reset link sent to user %s", user.pk)

@@ -1,0 +1,136 @@
+"""Registration, JWT log-in/refresh/verify/logout and password reset (API.md, "Authentication").
+
+These endpoints ignore any credentials sent with them (`authentication_classes = ()`): an SPA
+that attaches a stale access token to every call can still log in, refresh or register.
+"""
+
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework_simplejwt import views as jwt_views
+
+from backend.throttling import AuthRateThrottle
+from users import services
+from users.serializers.accounts import RegistrationSerializer, UserSerializer
+from users.serializers.auth import (
+    LogoutSerializer,
+    PasswordResetConfirmSerializer,
+    PasswordResetRequestSerializer,
+    TokenPairSerializer,
+)
+
+RESET_REQUESTED = (
+    "If an account uses this email, a link to reset its password is on its way. "
+    "It works once and expires in a few days."
+)
+TOKEN_REFUSED = {401: "The token is invalid, expired, already used or blacklisted."}
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField(read_only=True)
+
+
+class EmptySerializer(serializers.Serializer):
+    """`{}`"""
+
+
+class PublicAuthView:
+    permission_classes = [AllowAny]
+    authentication_classes = ()
+
+
+class RegisterView(PublicAuthView, generics.CreateAPIView):
+    """Create an account. The password is checked by Django's validators, against the new
+    user's own username and email too."""
+
+    serializer_class = RegistrationSerializer
+    throttle_classes = [AuthRateThrottle]
+    throttle_bucket = "register"
+
+    @extend_schema(responses={201: UserSerializer})
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+@method_decorator(never_cache, name="dispatch")
+class TokenObtainView(jwt_views.TokenObtainPairView):
+    """Log in with a username or an email and a password; get an access and a refresh token."""
+
+    throttle_classes = [AuthRateThrottle]
+    throttle_bucket = "token"
+    error_responses = {
+        "post": {401: "Wrong credentials, unknown user or inactive user: one answer for all."}
+    }
+
+    @extend_schema(responses={200: TokenPairSerializer})
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+@method_decorator(never_cache, name="dispatch")
+class TokenRefreshView(jwt_views.TokenRefreshView):
+    """Trade a refresh token for a new pair. The old refresh token is spent: it works once."""
+
+    error_responses = {"post": TOKEN_REFUSED}
+
+    @extend_schema(responses={200: TokenPairSerializer})
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+class TokenVerifyView(jwt_views.TokenVerifyView):
+    """Check a token: 200 if it is valid, unexpired, not blacklisted and its user active."""
+
+    error_responses = {"post": TOKEN_REFUSED}
+
+    @extend_schema(responses={200: EmptySerializer})
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+class LogoutView(PublicAuthView, generics.GenericAPIView):
+    """Blacklist a refresh token, ending the session it belongs to."""
+
+    serializer_class = LogoutSerializer
+    error_responses = {"post": TOKEN_REFUSED}
+
+    @extend_schema(responses={204: None})
+    def post(self, request):
+        self.get_serializer(data=request.data).is_valid(raise_exception=True)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordResetView(PublicAuthView, generics.GenericAPIView):
+    """Mail a reset link to the account with this email. The answer is the same whether or not
+    there is one, so this does not tell who has an account."""
+
+    serializer_class = PasswordResetRequestSerializer
+    throttle_classes = [AuthRateThrottle]
+    throttle_bucket = "password-reset"
+
+    @extend_schema(responses={202: DetailSerializer})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.send_password_reset(email=serializer.validated_data["email"])
+        return Response({"detail": RESET_REQUESTED}, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmView(PublicAuthView, generics.GenericAPIView):
+    """Set a new password with the `uid` and `token` from the reset link. Every session of the
+    account ends."""
+
+    serializer_class = PasswordResetConfirmSerializer
+
+    @extend_schema(responses={204: None})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.reset_password(
+            user=serializer.validated_data["user"],
+            new_password=serializer.validated_data["new_password"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
