@@ -54,10 +54,18 @@ def api_exception_handler(exc, context):
     exc = translate_exception(exc)
     response = exception_handler(exc, context)
     if response is not None:
-        return response
+        return _only_detail(response)
     set_rollback()
     logger.error("Unhandled exception in %s", _view_name(context), exc_info=exc)
     return Response({"detail": INTERNAL_ERROR}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def _only_detail(response: Response) -> Response:
+    """Request-level errors are exactly `{"detail": "..."}`: simplejwt adds `code` and a
+    `messages` list naming its token classes, which clients need not see."""
+    if isinstance(response.data, dict) and "detail" in response.data:
+        response.data = {"detail": str(response.data["detail"])}
+    return response
 
 
 def translate_exception(exc: Exception) -> Exception:

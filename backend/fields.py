@@ -3,7 +3,7 @@ number (API.md, "Lists, errors, limits"). DRF would coerce `123` to `"123"` and 
 
 HTML forms (the browsable API) send every value as text, so form posts keep DRF's coercion."""
 
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.http import QueryDict
 from rest_framework import serializers
 
@@ -81,8 +81,33 @@ class StrictBooleanField(JsonTypeMixin, serializers.BooleanField):
     expected_name = "true or false"
 
 
+class StrictPrimaryKeyRelatedField(JsonTypeMixin, serializers.PrimaryKeyRelatedField):
+    """A related object's id: an integer (DRF would take `"3"`, and `true` as 1)."""
+
+    json_types = (int,)
+    expected_name = "an integer id"
+
+
+CONFLICT = "This conflicts with data saved at the same moment; try again."
+
+
 class StrictModelSerializer(serializers.ModelSerializer):
-    """A ModelSerializer whose generated fields use the strict types above."""
+    """A ModelSerializer whose generated fields use the strict types above, and which answers a
+    lost race with 400 instead of 500.
+
+    Two requests can both pass a uniqueness check before either saves; the database constraint
+    then stops the second. Validating its data again shows the clash under the field it
+    concerns, as if the request had come a moment later."""
+
+    serializer_related_field = StrictPrimaryKeyRelatedField
+
+    def save(self, **kwargs):
+        try:
+            with transaction.atomic():
+                return super().save(**kwargs)
+        except IntegrityError as exc:
+            self.run_validation(self.initial_data)
+            raise serializers.ValidationError({"non_field_errors": [CONFLICT]}) from exc
 
     serializer_field_mapping = serializers.ModelSerializer.serializer_field_mapping | {
         models.CharField: StrictCharField,

@@ -28,6 +28,11 @@ class StrictBooleanField(forms.Field):
 class StrictBooleanFilter(filters.BooleanFilter):
     field_class = StrictBooleanField
 
+    def __init__(self, *args, **kwargs):
+        # django-filter's BooleanWidget turns an unknown value into None before validation.
+        kwargs.setdefault("widget", forms.TextInput)
+        super().__init__(*args, **kwargs)
+
 
 class SearchFilter(drf_filters.SearchFilter):
     """DRF's search; a view's `search_description` says in the schema what it matches."""
@@ -62,6 +67,6 @@ class OrderingFilter(drf_filters.OrderingFilter):
 
     def get_ordering(self, request, queryset, view):
         ordering = list(super().get_ordering(request, queryset, view) or [])
-        if not any(key.lstrip("-") in ("id", "pk") for key in ordering):
+        if ordering and not any(key.lstrip("-") in ("id", "pk") for key in ordering):
             ordering.append(TIE_BREAKER)
         return ordering

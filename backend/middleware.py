@@ -4,6 +4,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.urls import is_valid_path
 from rest_framework.response import Response
 
 API_PREFIX = "/api/"
@@ -30,6 +31,8 @@ class ApiJsonErrorsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if _is_unsafe_without_slash(request):
+            return json_error(404, f"Not found. Did you mean {request.path_info}/ ?")
         response = self.get_response(request)
         if not is_api_path(request.path_info) or response.status_code < 400:
             return response
@@ -40,6 +43,19 @@ class ApiJsonErrorsMiddleware:
             if header in response:
                 replacement[header] = response[header]
         return replacement
+
+
+def _is_unsafe_without_slash(request) -> bool:
+    """A POST (PUT, PATCH, DELETE) to an API path that exists only with a trailing slash.
+
+    Django's APPEND_SLASH would redirect it, dropping the body (or, in DEBUG, raise an error
+    that reaches the client as a 500); the client is better told where the endpoint is."""
+    path = request.path_info
+    if request.method in ("GET", "HEAD", "OPTIONS") or not is_api_path(path):
+        return False
+    if path.endswith("/") or is_valid_path(path, getattr(request, "urlconf", None)):
+        return False
+    return is_valid_path(f"{path}/", getattr(request, "urlconf", None))
 
 
 def _is_json(response) -> bool:

@@ -23,6 +23,8 @@ API_LINKS = {
     "password_reset_confirm": "auth-password-reset-confirm",
     "me": "user-me",
     "users": "user-list",
+    "categories": "category-list",
+    "products": "product-list",
     "schema": "schema",
     "docs": "swagger-ui",
     "redoc": "redoc",
@@ -31,6 +33,7 @@ API_LINKS = {
 api_v1 = [
     path("", ApiRootView.as_view(links=API_LINKS), name="api-root"),
     path("", include("users.urls")),
+    path("", include("products.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

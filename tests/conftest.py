@@ -5,7 +5,13 @@ from django.conf import settings as configured
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from tests.factories import DEFAULT_PASSWORD, make_staff, make_user
+from tests.factories import DEFAULT_PASSWORD, grant, make_staff, make_user
+
+CATALOG_PERMISSIONS = [
+    f"products.{action}_{model}"
+    for model in ("product", "category")
+    for action in ("add", "change", "delete", "view")
+]
 
 # What settings.py configures, before the fast test hasher below replaces it.
 CONFIGURED_PASSWORD_HASHERS = list(configured.PASSWORD_HASHERS)
@@ -39,6 +45,19 @@ def customer():
 @pytest.fixture
 def staff():
     return make_staff(username="sam", email="sam@example.com")
+
+
+@pytest.fixture
+def editor():
+    """Staff with every catalog permission, granted as staff would in the admin."""
+    return grant(make_staff(username="eddie", email="eddie@example.com"), *CATALOG_PERMISSIONS)
+
+
+@pytest.fixture
+def editor_client(editor):
+    client = APIClient()
+    client.force_authenticate(editor)
+    return client
 
 
 @pytest.fixture

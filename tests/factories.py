@@ -1,7 +1,11 @@
 """Builders: each returns a valid, unique row; pass only what the test is about."""
 
 import itertools
+from decimal import Decimal
 
+from django.contrib.auth.models import Permission
+
+from products.models import Category, Product
 from users.models import User
 
 DEFAULT_PASSWORD = "Corr3ct-horse-battery"
@@ -18,3 +22,33 @@ def make_user(*, password: str = DEFAULT_PASSWORD, **fields) -> User:
 
 def make_staff(**fields) -> User:
     return make_user(is_staff=True, **fields)
+
+
+def make_category(**fields) -> Category:
+    n = next(_sequence)
+    fields.setdefault("name", f"Category {n}")
+    fields.setdefault("slug", f"category-{n}")
+    return Category.objects.create(**fields)
+
+
+def make_product(**fields) -> Product:
+    n = next(_sequence)
+    fields.setdefault("name", f"Product {n}")
+    fields.setdefault("sku", f"SKU-{n:06d}")
+    fields.setdefault("price", Decimal("9.99"))
+    fields.setdefault("stock", 10)
+    return Product.objects.create(**fields)
+
+
+def make_products(count: int, **fields) -> list[Product]:
+    return [make_product(**fields) for _ in range(count)]
+
+
+def grant(user: User, *codenames: str) -> User:
+    """Give `user` model permissions such as "products.add_product"."""
+    for codename in codenames:
+        app_label, name = codename.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=name)
+        )
+    return User.objects.get(pk=user.pk)  # a fresh instance: the permission cache is per object

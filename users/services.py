@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 RESET_SUBJECT = "Reset your password"
 RESET_BODY = """Someone asked to reset the password of the account {username}.
 
-To choose a new password, open this link (it works once, and only until the password changes):
+To choose a new password, open this link. It works once, and only until the account logs in
+or its password changes:
 
 {link}
 

@@ -2,7 +2,6 @@
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
 from rest_framework import serializers
 
 from backend.fields import StrictCharField, StrictModelSerializer
@@ -71,20 +70,6 @@ class UserSerializer(StrictModelSerializer):
         users = User.objects.all()
         return users.exclude(pk=self.instance.pk) if self.instance else users
 
-    def save(self, **kwargs):
-        """Two racing requests can both pass the checks above; the constraint stops the second,
-        and it gets the same 400 as if it had come later."""
-        try:
-            return super().save(**kwargs)
-        except IntegrityError as exc:
-            raise serializers.ValidationError(self._clash_after_race()) from exc
-
-    def _clash_after_race(self) -> dict:
-        username = self.validated_data.get("username")
-        if username and self._others().with_username(username).exists():
-            return {"username": [USERNAME_TAKEN]}
-        return {"email": [EMAIL_TAKEN]}
-
 
 class StaffUserSerializer(UserSerializer):
     """What staff may change on someone's account: the profile and `is_active`."""
@@ -106,6 +91,9 @@ class StaffUserSerializer(UserSerializer):
 
 
 class RegistrationSerializer(UserSerializer):
+    """A new account. The password must pass Django's validators, which also compare it with
+    the username, email and names."""
+
     password = password_field()
 
     class Meta(UserSerializer.Meta):

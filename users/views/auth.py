@@ -41,6 +41,10 @@ class PublicAuthView:
     permission_classes = [AllowAny]
     authentication_classes = ()
 
+    def get_authenticate_header(self, request):
+        """Without a WWW-Authenticate value DRF turns a refused token into 403; it is a 401."""
+        return 'Bearer realm="api"'
+
 
 class RegisterView(PublicAuthView, generics.CreateAPIView):
     """Create an account. The password is checked by Django's validators, against the new

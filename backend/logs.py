@@ -1,0 +1,73 @@
+"""Structured logs: one JSON object a line on stdout, for the log shipper to parse.
+
+Every request gets a line (method, path, status, duration, user id, request id) from
+`RequestLogMiddleware`; errors carry their stack trace in the same line, on the server only.
+"""
+
+import json
+import logging
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+request_logger = logging.getLogger("backend.requests")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry |= {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES}
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class RequestLogMiddleware:
+    """Logs each request when its response is ready, and tags the response with its request id:
+    the caller's `X-Request-ID` when it is a sane token (so a trace spans the proxy and the
+    app), otherwise a new one."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        request.id = _incoming_request_id(request) or uuid.uuid4().hex
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request.id
+        request_logger.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "user_id": _user_id(request),
+                "request_id": request.id,
+            },
+        )
+        return response
+
+
+def _incoming_request_id(request) -> str | None:
+    value = request.headers.get(REQUEST_ID_HEADER, "")
+    return value if _VALID_REQUEST_ID.match(value) else None
+
+
+def _user_id(request) -> int | None:
+    """The authenticated user, as DRF or the session middleware left it."""
+    user = getattr(request, "user", None)
+    return user.pk if user is not None and user.is_authenticated else None

@@ -1,0 +1,70 @@
+"""The catalog admin: what staff use every day, so it is quick on a large catalog (no per-row
+queries, no full-table count on filtered lists)."""
+
+from django.contrib import admin, messages
+from django.db.models import Count
+
+from products.models import Category, Product
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "active_products", "all_products")
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+    ordering = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_product_count().annotate(Count("products"))
+
+    @admin.display(description="active products", ordering="product_count")
+    def active_products(self, category):
+        return category.product_count
+
+    @admin.display(description="all products", ordering="products__count")
+    def all_products(self, category):
+        return category.products__count
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "sku",
+        "price",
+        "stock",
+        "is_active",
+        "category",
+        "created_at",
+        "updated_at",
+    )
+    list_display_links = ("name", "sku")
+    list_editable = ("price", "stock", "is_active")
+    list_filter = ("is_active", "category", "created_at", "updated_at")
+    list_select_related = ("category",)
+    list_per_page = 50
+    search_fields = ("name", "description", "sku")
+    search_help_text = "Words in the name, description or SKU."
+    readonly_fields = ("created_at", "updated_at")
+    autocomplete_fields = ("category",)
+    show_full_result_count = False
+    ordering = ("-created_at", "-id")
+    fieldsets = (
+        (None, {"fields": ("name", "sku", "description", "category")}),
+        ("Price and stock", {"fields": ("price", "stock", "is_active")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+    actions = ["activate", "deactivate"]
+
+    @admin.action(description="Activate selected products (put them on sale)")
+    def activate(self, request, queryset):
+        self._set_active(request, queryset, is_active=True)
+
+    @admin.action(description="Deactivate selected products (hide them from customers)")
+    def deactivate(self, request, queryset):
+        self._set_active(request, queryset, is_active=False)
+
+    def _set_active(self, request, queryset, *, is_active: bool):
+        count = Product.objects.filter(pk__in=queryset.values("pk")).set_active(is_active)
+        state = "activated" if is_active else "deactivated"
+        self.message_user(request, f"{count} product(s) {state}.", messages.SUCCESS)

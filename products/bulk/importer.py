@@ -1,0 +1,328 @@
+"""`import_catalog`: create or update a whole catalog from CSV, all or nothing.
+
+Categories are matched by slug and products by SKU (any case). Every row is checked with the
+API's rules before anything is written; one bad row means every bad row is reported as
+`FILE:LINE: field: message` and the transaction is rolled back.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from django.core.management.color import no_style
+from django.db import connection, transaction
+from django.utils import timezone
+
+from products.bulk.csvfiles import CsvRow, read_rows
+from products.bulk.rules import CellError, category_columns, product_columns, slug_for
+from products.bulk.staging import Staging
+from products.models import Category, Product, search_index
+
+CATEGORY_REQUIRED = ["name", "slug"]
+PRODUCT_REQUIRED = ["name", "sku", "price", "stock", "is_active", "category_id"]
+BULK_LOAD_MIN_ROWS = 10_000
+
+
+class ImportFailed(Exception):
+    def __init__(self, errors: list[str]):
+        super().__init__(f"{len(errors)} problem(s)")
+        self.errors = errors
+
+
+@dataclass
+class ImportResult:
+    categories_created: int = 0
+    categories_updated: int = 0
+    products_created: int = 0
+    products_updated: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CategoryRow:
+    line: int
+    values: dict
+
+
+def import_catalog(*, categories_path: str, products_path: str, dry_run: bool) -> ImportResult:
+    """Raises ImportFailed (nothing written) or returns what was (or, dry, would be) written."""
+    result = ImportResult()
+    with transaction.atomic():
+        with Staging() as staging:
+            categories = _read_categories(categories_path, result.errors)
+            staging.write_category_ids(_file_ids(categories))
+            staging.write_products(_product_rows(products_path, result.errors))
+            _check_categories(categories, categories_path, result.errors)
+            _check_products(staging, products_path, result.errors)
+            if result.errors:
+                files = [categories_path, products_path]
+                raise ImportFailed(sorted(result.errors, key=lambda e: _error_order(e, files)))
+            staging.write_category_map(_apply_categories(categories, result))
+            _apply_products(staging, result)
+            _move_sequences_past_ids()
+        if dry_run:
+            transaction.set_rollback(True)
+    return result
+
+
+def _file_ids(categories: list["CategoryRow"]) -> set[int]:
+    return {row.values["id"] for row in categories if row.values.get("id") is not None}
+
+
+# --- Reading ------------------------------------------------------------------------------------
+
+
+def _read_cells(row: CsvRow, columns, path: str, errors: list[str]) -> dict | None:
+    if row.problem:
+        errors.append(f"{path}:{row.line}: row: {row.problem}")
+        return None
+    values, ok = {}, True
+    for name, text in row.cells.items():
+        try:
+            values[name] = columns[name].read(text)
+        except CellError as exc:
+            errors.append(f"{path}:{row.line}: {name}: {exc}")
+            ok = False
+    return values if ok else None
+
+
+def _read_categories(path: str, errors: list[str]) -> list[CategoryRow]:
+    columns = category_columns()
+    rows = []
+    for row in read_rows(path, list(columns), CATEGORY_REQUIRED):
+        values = _read_cells(row, columns, path, errors)
+        if values is not None:
+            values["slug"] = values.get("slug") or slug_for(values["name"])
+            if "description" in values:  # a column left empty clears it; no column keeps it
+                values["description"] = values["description"] or ""
+            rows.append(CategoryRow(row.line, values))
+    return rows
+
+
+def _product_rows(path: str, errors: list[str]) -> Iterator[tuple]:
+    columns = product_columns()
+    for row in read_rows(path, list(columns), PRODUCT_REQUIRED):
+        values = _read_cells(row, columns, path, errors)
+        if values is not None:
+            yield (
+                row.line,
+                values.get("id"),
+                values["name"],
+                values["sku"],
+                values["sku"].lower(),
+                values.get("description") or "",
+                values["price"],
+                values["stock"],
+                values["is_active"],
+                values["category_id"],
+                values.get("created_at"),
+                values.get("updated_at"),
+            )
+
+
+# --- Checks across rows -------------------------------------------------------------------------
+
+
+def _check_categories(rows: list[CategoryRow], path: str, errors: list[str]) -> None:
+    first_line: dict[tuple[str, object], int] = {}
+    for row in rows:
+        for key, value in _category_keys(row.values):
+            seen = first_line.setdefault((key, value), row.line)
+            if seen != row.line:
+                errors.append(f"{path}:{row.line}: {key}: the same {key} as line {seen}")
+    file_slugs = {row.values["slug"] for row in rows}
+    existing = {c.slug: c for c in Category.objects.all()}
+    by_name = {c.name.lower(): c for c in existing.values()}
+    by_id = {c.pk: c for c in existing.values()}
+    for row in rows:
+        errors.extend(
+            f"{path}:{row.line}: {problem}"
+            for problem in _category_clashes(row.values, existing, by_name, by_id, file_slugs)
+        )
+
+
+def _category_keys(values: dict):
+    yield "slug", values["slug"]
+    yield "name", values["name"].lower()
+    if values.get("id") is not None:
+        yield "id", values["id"]
+
+
+def _category_clashes(values, existing, by_name, by_id, file_slugs) -> Iterator[str]:
+    """A row may update the category with its slug; it may not take another one's name or id."""
+    same_name = by_name.get(values["name"].lower())
+    if same_name and same_name.slug != values["slug"] and same_name.slug not in file_slugs:
+        yield f"name: category '{same_name.slug}' in the database already has this name"
+    row_id, current = values.get("id"), existing.get(values["slug"])
+    if row_id is not None and current is not None and current.pk != row_id:
+        yield f"id: slug '{values['slug']}' is category {current.pk} in the database"
+    elif row_id is not None and current is None and row_id in by_id:
+        yield f"id: {row_id} is category '{by_id[row_id].slug}' in the database"
+
+
+PRODUCT_CHECKS = [
+    (
+        "sku",
+        """SELECT s.line, f.line FROM import_product s
+           JOIN (SELECT sku_lower, MIN(line) AS line FROM import_product
+                 GROUP BY sku_lower HAVING COUNT(*) > 1) f ON f.sku_lower = s.sku_lower
+           WHERE s.line > f.line""",
+        "the same SKU (in any case) as line {}",
+    ),
+    (
+        "id",
+        """SELECT s.line, f.line FROM import_product s
+           JOIN (SELECT id, MIN(line) AS line FROM import_product WHERE id IS NOT NULL
+                 GROUP BY id HAVING COUNT(*) > 1) f ON f.id = s.id
+           WHERE s.line > f.line""",
+        "the same id as line {}",
+    ),
+    (
+        "id",
+        """SELECT s.line, p.sku FROM import_product s
+           JOIN products_product p ON p.id = s.id WHERE LOWER(p.sku) <> s.sku_lower""",
+        "this id is product '{}' in the database",
+    ),
+    (
+        "id",
+        """SELECT s.line, p.id FROM import_product s
+           JOIN products_product p ON LOWER(p.sku) = s.sku_lower
+           WHERE s.id IS NOT NULL AND s.id <> p.id""",
+        "this SKU is product {} in the database",
+    ),
+    (
+        "category_id",
+        """SELECT s.line, s.category_ref FROM import_product s
+           WHERE s.category_ref IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM import_category_map m WHERE m.file_id = s.category_ref)
+             AND NOT EXISTS (SELECT 1 FROM products_category c WHERE c.id = s.category_ref)""",
+        "no category {} in the file or the database",
+    ),
+]
+
+
+def _check_products(staging: Staging, path: str, errors: list[str]) -> None:
+    for column, sql, message in PRODUCT_CHECKS:
+        for line, detail in staging.query(sql + " ORDER BY 1"):
+            errors.append(f"{path}:{line}: {column}: {message.format(detail)}")
+
+
+def _error_order(error: str, files: list[str]) -> tuple[int, int]:
+    """Categories file first, then by line."""
+    for index, path in enumerate(files):
+        if error.startswith(f"{path}:"):
+            line = error[len(path) + 1 :].split(":", 1)[0]
+            return index, int(line) if line.isdigit() else 0
+    return len(files), 0
+
+
+# --- Writing ------------------------------------------------------------------------------------
+
+
+def _apply_categories(rows: list[CategoryRow], result: ImportResult) -> dict[int, int]:
+    """Create or update each category by slug; returns file id -> database id. Rows with ids
+    go first, so the ones without take new ids past them."""
+    ids = {}
+    with_ids = [row for row in rows if row.values.get("id") is not None]
+    without_ids = [row for row in rows if row.values.get("id") is None]
+    for row in with_ids:
+        _apply_category(row, result, ids)
+    _move_sequences_past_ids()
+    for row in without_ids:
+        _apply_category(row, result, ids)
+    return ids
+
+
+def _apply_category(row: CategoryRow, result: ImportResult, ids: dict[int, int]) -> None:
+    values = dict(row.values)
+    file_id = values.pop("id", None)
+    category = Category.objects.filter(slug=values["slug"]).first()
+    if category is None:
+        category = Category.objects.create(id=file_id, **values)
+        result.categories_created += 1
+    else:
+        Category.objects.filter(pk=category.pk).update(**values)
+        result.categories_updated += 1
+    if file_id is not None:
+        ids[file_id] = category.pk
+
+
+UPDATE_PRODUCTS = """
+UPDATE products_product SET
+    name = s.name, sku = s.sku, description = s.description, price = s.price,
+    stock = s.stock, is_active = s.is_active, category_id = COALESCE(m.db_id, s.category_ref),
+    created_at = COALESCE(s.created_at, products_product.created_at),
+    updated_at = COALESCE(s.updated_at, %s)
+FROM import_product s LEFT JOIN import_category_map m ON m.file_id = s.category_ref
+WHERE LOWER(products_product.sku) = s.sku_lower"""
+INSERT_PRODUCTS = """
+INSERT INTO products_product
+    (id, name, sku, description, price, stock, is_active, category_id, created_at, updated_at)
+SELECT {id}, s.name, s.sku, s.description, s.price, s.stock, s.is_active,
+       COALESCE(m.db_id, s.category_ref), COALESCE(s.created_at, %s), COALESCE(s.updated_at, %s)
+FROM import_product s LEFT JOIN import_category_map m ON m.file_id = s.category_ref
+WHERE {which} AND NOT EXISTS (
+    SELECT 1 FROM products_product p WHERE LOWER(p.sku) = s.sku_lower)
+ORDER BY s.line"""
+PRODUCT_SEQUENCE = "pg_get_serial_sequence('products_product', 'id')"
+MOVE_PRODUCT_SEQUENCE = f"""
+SELECT setval({PRODUCT_SEQUENCE}, GREATEST(m, 1), m > 0) FROM (
+    SELECT GREATEST(COALESCE((SELECT MAX(id) FROM products_product), 0),
+                    COALESCE((SELECT MAX(id) FROM import_product), 0)) AS m) AS highest"""
+
+
+def _apply_products(staging: Staging, result: ImportResult) -> None:
+    with _indexes_rebuilt_after(_is_bulk_load(staging)):
+        _write_products(staging, result)
+
+
+def _is_bulk_load(staging: Staging) -> bool:
+    """At least doubling the table on PostgreSQL: building the indexes afresh afterwards is
+    several times faster than updating them row by row (the search index above all)."""
+    if not staging.is_postgres:
+        return False
+    [(incoming, existing)] = staging.query(
+        "SELECT (SELECT COUNT(*) FROM import_product), (SELECT COUNT(*) FROM products_product)"
+    )
+    return incoming >= max(existing, BULK_LOAD_MIN_ROWS)
+
+
+@contextmanager
+def _indexes_rebuilt_after(rebuild: bool):
+    """Drops the secondary indexes for the duration and builds them again. The table is locked
+    against readers until the import commits, which is why only a bulk load does this."""
+    if not rebuild:
+        yield
+        return
+    indexes = [*Product._meta.indexes, search_index()]
+    with connection.schema_editor() as editor:
+        for index in indexes:
+            editor.remove_index(Product, index)
+    yield
+    connection.check_constraints()  # run the deferred foreign-key checks: no index build before
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    with connection.schema_editor() as editor:
+        for index in indexes:
+            editor.add_index(Product, index)
+
+
+def _write_products(staging: Staging, result: ImportResult) -> None:
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    result.products_updated = staging.execute(UPDATE_PRODUCTS, [now])
+    if staging.is_postgres:
+        # Ids the file leaves out come after every id in the table and in the file.
+        staging.execute(MOVE_PRODUCT_SEQUENCE)
+        inserts = [(f"COALESCE(s.id, nextval({PRODUCT_SEQUENCE}))", "TRUE")]
+    else:  # SQLite numbers a NULL id after the highest one, so insert those last
+        inserts = [("s.id", "s.id IS NOT NULL"), ("s.id", "s.id IS NULL")]
+    for id_expression, which in inserts:
+        sql = INSERT_PRODUCTS.format(id=id_expression, which=which)
+        result.products_created += staging.execute(sql, [now, now])
+
+
+def _move_sequences_past_ids() -> None:
+    """Rows kept their ids; the next row the API creates must not collide with them."""
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), [Category, Product]):
+            cursor.execute(sql)

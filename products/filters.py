@@ -1,0 +1,116 @@
+"""The product list's query parameters (API.md, "Product list query parameters")."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from django import forms
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django_filters import rest_framework as filters
+
+from backend.filters import SearchFilter, StrictBooleanFilter
+from products.models import Product
+
+MAX_ID = 2**63 - 1
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class IdListField(forms.Field):
+    """`?category=1&category=4`: whole numbers, each within the database's id range."""
+
+    widget = forms.SelectMultiple
+
+    def to_python(self, value):
+        values = value if isinstance(value, list | tuple) else [value]
+        ids = []
+        for raw in (v for v in values if v not in (None, "")):
+            if not str(raw).isdigit() or not 0 < int(raw) <= MAX_ID:
+                raise forms.ValidationError(f"'{raw}' is not a category id (a whole number).")
+            ids.append(int(raw))
+        return ids
+
+
+class IdListFilter(filters.Filter):
+    """Ids that match no category simply match no product; only a malformed id is a 400. (A
+    check that every id exists would cost a query on every filtered list.)"""
+
+    field_class = IdListField
+
+    def filter(self, qs, value):
+        return qs.filter(**{f"{self.field_name}__in": value}) if value else qs
+
+
+class DateOrDateTimeField(forms.Field):
+    """ISO 8601 date (`2026-11-24`) or date-time (`2026-11-24T10:00:00Z`; naive means UTC)."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().replace(" ", "+")  # a '+' offset arrives as a space if unescaped
+        try:
+            parsed = parse_date(text) or parse_datetime(text)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise forms.ValidationError("Enter an ISO 8601 date or date-time.", code="invalid")
+        return parsed
+
+
+class CreatedBoundFilter(filters.Filter):
+    """Inclusive bounds: a bare date as a bound takes in the whole of that day (UTC)."""
+
+    field_class = DateOrDateTimeField
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        if isinstance(value, datetime):
+            instant = value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+            return qs.filter(**{f"{self.field_name}__{self.lookup_expr}": instant})
+        if self.lookup_expr == "lte":  # up to the end of that day: before the next one starts
+            return qs.filter(**{f"{self.field_name}__lt": _midnight(value + timedelta(days=1))})
+        return qs.filter(**{f"{self.field_name}__{self.lookup_expr}": _midnight(value)})
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+class ProductFilter(filters.FilterSet):
+    category = IdListFilter(field_name="category_id", help_text="Category id; repeat for several.")
+    min_price = filters.NumberFilter(
+        field_name="price", lookup_expr="gte", help_text="Lowest price, inclusive.", **MONEY
+    )
+    max_price = filters.NumberFilter(
+        field_name="price", lookup_expr="lte", help_text="Highest price, inclusive.", **MONEY
+    )
+    in_stock = StrictBooleanFilter(method="filter_in_stock", help_text="`stock > 0`, or not.")
+    created_after = CreatedBoundFilter(
+        field_name="created_at", lookup_expr="gte", help_text="ISO date or date-time, inclusive."
+    )
+    created_before = CreatedBoundFilter(
+        field_name="created_at", lookup_expr="lte", help_text="ISO date or date-time, inclusive."
+    )
+    is_active = StrictBooleanFilter(
+        method="filter_is_active", help_text="Staff only; ignored for everyone else."
+    )
+
+    class Meta:
+        model = Product
+        fields = []
+
+    def filter_in_stock(self, queryset, name, value):
+        return queryset.filter(stock__gt=0) if value else queryset.filter(stock=0)
+
+    def filter_is_active(self, queryset, name, value):
+        if not self.request.user.is_staff:
+            return queryset
+        return queryset.filter(is_active=value)
+
+
+class ProductSearchFilter(SearchFilter):
+    """`?search=`: every word in the name, description or SKU, through `Product.matching` (one
+    indexed expression instead of DRF's OR over three columns)."""
+
+    def filter_queryset(self, request, queryset, view):
+        words = self.get_search_terms(request)
+        return queryset.matching(words) if words else queryset

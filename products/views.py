@@ -1,0 +1,95 @@
+"""Categories and products over the API: reads are open, writes follow Django model permissions
+(the groups and permissions staff manage in the admin)."""
+
+from django.db.models import ProtectedError
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import viewsets
+from rest_framework.permissions import DjangoModelPermissionsOrAnonReadOnly
+
+from backend.exceptions import Conflict
+from backend.filters import OrderingFilter
+from products.filters import ProductFilter, ProductSearchFilter
+from products.models import CATEGORY_HAS_PRODUCTS, Category, Product
+from products.serializers import CategorySerializer, ProductSerializer
+
+LIST_PARAMETERS = [
+    OpenApiParameter(
+        "category",
+        {"type": "array", "items": {"type": "integer"}},
+        style="form",
+        explode=True,
+        description="Category id; repeat for several (`category=1&category=4`).",
+    ),
+    *(
+        OpenApiParameter(
+            name, str, description=f"ISO 8601 date or date-time, inclusive ({meaning})."
+        )
+        for name, meaning in [
+            ("created_after", "a bare date starts at its midnight, UTC"),
+            ("created_before", "a bare date takes in the whole day, UTC"),
+        ]
+    ),
+]
+CATEGORY_IN_USE = {"destroy": {409: "The category still has products: nothing was deleted."}}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List categories", description="Ordered by name."),
+    retrieve=extend_schema(summary="Read a category"),
+    create=extend_schema(summary="Create a category (`products.add_category`)"),
+    update=extend_schema(summary="Replace a category (`products.change_category`)"),
+    partial_update=extend_schema(summary="Change a category (`products.change_category`)"),
+    destroy=extend_schema(
+        summary="Delete a category (`products.delete_category`)",
+        description="Refused with 409 while the category has products.",
+    ),
+)
+class CategoryViewSet(viewsets.ModelViewSet):
+    serializer_class = CategorySerializer
+    permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
+    ordering_fields = ["name"]
+    ordering = ["name"]
+    lookup_value_converter = "int"
+    error_responses = CATEGORY_IN_USE
+
+    def get_queryset(self):
+        return Category.objects.with_product_count()
+
+    def perform_destroy(self, instance):
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            raise Conflict(CATEGORY_HAS_PRODUCTS) from exc
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=LIST_PARAMETERS,
+        summary="List products",
+        description=(
+            "Active products only, except for staff (who may filter `is_active`). Filters "
+            "combine; the order always ends with `-id`, so pages never repeat or skip a row."
+        ),
+    ),
+    retrieve=extend_schema(
+        summary="Read a product", description="An inactive product is 404 except for staff."
+    ),
+    create=extend_schema(summary="Create a product (`products.add_product`)"),
+    update=extend_schema(summary="Replace a product (`products.change_product`)"),
+    partial_update=extend_schema(summary="Change a product (`products.change_product`)"),
+    destroy=extend_schema(summary="Delete a product (`products.delete_product`)"),
+)
+class ProductViewSet(viewsets.ModelViewSet):
+    serializer_class = ProductSerializer
+    permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
+    filter_backends = [DjangoFilterBackend, ProductSearchFilter, OrderingFilter]
+    filterset_class = ProductFilter
+    search_fields = ["name", "description", "sku"]
+    search_description = "Words matched in name, description and SKU (any case); all must match."
+    ordering_fields = ["price", "name", "created_at", "stock"]
+    ordering = ["-created_at"]
+    lookup_value_converter = "int"
+
+    def get_queryset(self):
+        return Product.objects.visible_to(self.request.user).for_api()

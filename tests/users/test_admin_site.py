@@ -1,0 +1,275 @@
+"""The Django admin and the browsable API's session log-in (API.md, "Documentation and
+operations", "Authentication", "Throttling")."""
+
+import json
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from tests.conftest import obtain_tokens
+from tests.factories import DEFAULT_PASSWORD, make_user
+from users.models import User
+
+ADMIN_LOGIN_URL = "/admin/login/"
+API_LOGIN_URL = "/api-auth/login/"
+USER_CHANGELIST_URL = "/admin/users/user/"
+USER_ADD_URL = "/admin/users/user/add/"
+ME_URL = "/api/v1/users/me/"
+REFRESH_URL = "/api/v1/auth/token/refresh/"
+
+
+@pytest.fixture
+def superuser():
+    return User.objects.create_superuser("root", "root@example.com", DEFAULT_PASSWORD)
+
+
+@pytest.fixture
+def admin_client_logged_in(client, superuser):
+    """Logged in through the admin's own log-in form, as a person would."""
+    response = client.post(
+        ADMIN_LOGIN_URL,
+        {"username": "root", "password": DEFAULT_PASSWORD, "next": "/admin/"},
+    )
+    assert response.status_code == 302, response.content
+    return client
+
+
+def changelist_usernames(response) -> list[str]:
+    return sorted(user.username for user in response.context["cl"].result_list)
+
+
+def test_superuser_logs_in_and_sees_the_user_changelist(admin_client_logged_in, customer):
+    response = admin_client_logged_in.get(USER_CHANGELIST_URL)
+
+    assert response.status_code == 200
+    assert changelist_usernames(response) == ["carol", "root"]
+
+
+def test_superuser_adds_a_user_with_an_email_through_the_add_form(admin_client_logged_in):
+    response = admin_client_logged_in.post(
+        USER_ADD_URL,
+        {
+            "username": "newbie",
+            "email": "newbie@example.com",
+            "usable_password": "true",
+            "password1": "An0ther-long-passphrase",
+            "password2": "An0ther-long-passphrase",
+            "_save": "Save",
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    newbie = User.objects.get(username="newbie")
+    assert newbie.email == "newbie@example.com"
+    assert newbie.check_password("An0ther-long-passphrase")
+    assert newbie.is_active
+    assert not newbie.is_staff
+
+
+@pytest.mark.parametrize(
+    ("username", "email", "field"),
+    [
+        ("CAROL", "fresh@example.com", "username"),
+        ("fresh", "CAROL@example.com", "email"),
+    ],
+)
+def test_admin_add_form_refuses_a_case_variant_of_a_taken_username_or_email(
+    admin_client_logged_in, customer, username, email, field
+):
+    response = admin_client_logged_in.post(
+        USER_ADD_URL,
+        {
+            "username": username,
+            "email": email,
+            "usable_password": "true",
+            "password1": "An0ther-long-passphrase",
+            "password2": "An0ther-long-passphrase",
+            "_save": "Save",
+        },
+    )
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors
+    assert field in str(errors).lower()
+    assert User.objects.count() == 2
+
+
+def test_non_staff_user_is_sent_to_the_admin_login_page(client, customer):
+    client.force_login(customer)
+
+    for url in ("/admin/", USER_CHANGELIST_URL):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(ADMIN_LOGIN_URL)
+
+
+def test_non_staff_user_cannot_log_in_to_the_admin(client, customer):
+    response = client.post(
+        ADMIN_LOGIN_URL, {"username": "carol", "password": DEFAULT_PASSWORD, "next": "/admin/"}
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    follow_up = client.get(USER_CHANGELIST_URL)
+    assert follow_up.status_code == 302
+    assert follow_up["Location"].startswith(ADMIN_LOGIN_URL)
+
+
+def test_changelist_searches_by_email(admin_client_logged_in, customer):
+    make_user(username="quokka", email="Quokka@zoo.example")
+    make_user(username="wombat", email="wombat@zoo.example")
+
+    response = admin_client_logged_in.get(USER_CHANGELIST_URL, {"q": "quokka@zoo"})
+
+    assert response.status_code == 200
+    assert changelist_usernames(response) == ["quokka"]
+
+
+def test_deactivate_action_deactivates_the_selected_users_and_blacklists_their_tokens(
+    admin_client_logged_in, customer
+):
+    dave = make_user(username="dave")
+    bystander = make_user(username="erin")
+    tokens = {user.username: obtain_tokens(APIClient(), user.username) for user in (customer, dave)}
+    bystander_tokens = obtain_tokens(APIClient(), "erin")
+
+    response = admin_client_logged_in.post(
+        USER_CHANGELIST_URL,
+        {"action": "deactivate", "_selected_action": [customer.pk, dave.pk]},
+    )
+
+    assert response.status_code == 302
+    for user in (customer, dave):
+        user.refresh_from_db()
+        assert user.is_active is False
+        outstanding = OutstandingToken.objects.filter(user=user)
+        assert outstanding.exists()
+        assert BlacklistedToken.objects.filter(token__in=outstanding).count() == outstanding.count()
+        refresh = APIClient().post(
+            REFRESH_URL, {"refresh": tokens[user.username]["refresh"]}, format="json"
+        )
+        assert refresh.status_code == 401
+    bystander.refresh_from_db()
+    assert bystander.is_active is True
+    assert not BlacklistedToken.objects.filter(token__user=bystander).exists()
+    refresh = APIClient().post(REFRESH_URL, {"refresh": bystander_tokens["refresh"]}, format="json")
+    assert refresh.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/admin/token_blacklist/outstandingtoken/", "/admin/token_blacklist/blacklistedtoken/"],
+)
+def test_token_blacklist_is_in_the_admin(admin_client_logged_in, customer, url):
+    obtain_tokens(APIClient(), "carol")
+
+    response = admin_client_logged_in.get(url)
+
+    assert response.status_code == 200
+
+
+def test_browsable_api_login_gives_a_session_that_reads_the_profile(client, customer):
+    page = client.get(API_LOGIN_URL)
+    assert page.status_code == 200
+
+    response = client.post(
+        API_LOGIN_URL, {"username": "carol", "password": DEFAULT_PASSWORD, "next": "/api/v1/"}
+    )
+
+    assert response.status_code == 302
+    me = client.get(ME_URL, HTTP_ACCEPT="application/json")
+    assert me.status_code == 200
+    assert me.json()["username"] == "carol"
+
+
+def test_browsable_api_login_with_a_wrong_password_gives_no_session(client, customer):
+    response = client.post(API_LOGIN_URL, {"username": "carol", "password": "wrong-password"})
+
+    assert response.status_code == 200
+    me = client.get(ME_URL, HTTP_ACCEPT="application/json")
+    assert me.status_code in (401, 403)
+
+
+def test_a_session_write_without_the_csrf_token_is_refused(customer):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(customer)
+
+    response = client.patch(
+        ME_URL, json.dumps({"first_name": "Mallory"}), content_type="application/json"
+    )
+
+    assert response.status_code == 403
+    assert set(response.json()) == {"detail"}
+    assert "csrf" in response.json()["detail"].lower()
+    customer.refresh_from_db()
+    assert customer.first_name == ""
+
+
+def test_a_session_write_with_the_csrf_token_goes_ahead(customer):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(customer)
+    client.get(API_LOGIN_URL)
+    csrf_token = client.cookies["csrftoken"].value
+
+    response = client.patch(
+        ME_URL,
+        json.dumps({"first_name": "Caroline"}),
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=csrf_token,
+    )
+
+    assert response.status_code == 200
+    customer.refresh_from_db()
+    assert customer.first_name == "Caroline"
+
+
+def post_login_attempt(client: Client, url: str, **extra):
+    return client.post(url, {"username": "carol", "password": "wrong-password"}, **extra)
+
+
+@pytest.mark.parametrize("url", [ADMIN_LOGIN_URL, API_LOGIN_URL])
+def test_the_eleventh_login_post_in_a_minute_from_one_address_is_429(client, customer, url):
+    for attempt in range(10):
+        response = post_login_attempt(client, url)
+        assert response.status_code == 200, attempt
+
+    response = post_login_attempt(client, url)
+
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert int(response["Retry-After"]) <= 60
+
+
+@pytest.mark.parametrize("url", [ADMIN_LOGIN_URL, API_LOGIN_URL])
+def test_login_throttle_counts_the_correct_password_too(client, customer, url):
+    for _ in range(10):
+        post_login_attempt(client, url)
+
+    response = client.post(url, {"username": "carol", "password": DEFAULT_PASSWORD})
+
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("url", [ADMIN_LOGIN_URL, API_LOGIN_URL])
+def test_login_throttle_is_not_fooled_by_a_forged_forwarded_for_header(client, customer, url):
+    for n in range(10):
+        post_login_attempt(client, url, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+
+    response = post_login_attempt(client, url, HTTP_X_FORWARDED_FOR="198.51.100.99")
+
+    assert response.status_code == 429
+    assert "Retry-After" in response
+
+
+@pytest.mark.parametrize("url", [ADMIN_LOGIN_URL, API_LOGIN_URL])
+def test_login_throttle_counts_per_address(client, customer, url):
+    for _ in range(11):
+        post_login_attempt(client, url)
+
+    response = post_login_attempt(client, url, REMOTE_ADDR="203.0.113.7")
+
+    assert response.status_code == 200
