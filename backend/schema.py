@@ -8,6 +8,7 @@ action (or lower-case method) to `{status: description}`.
 
 from drf_spectacular import openapi
 from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.permissions import AllowAny
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -27,7 +28,26 @@ VALIDATION_ERROR_SCHEMA = {
     "additionalProperties": {"type": "array", "items": {"type": "string"}},
 }
 
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="An ETag from an earlier answer: 304 with no body if it is still current.",
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="The ETag the change is based on: 412, and nothing written, if it is stale.",
+)
+ETAG_HEADER = {
+    "schema": {"type": "string"},
+    "description": "Strong validator of this representation; send it back in If-None-Match.",
+}
+
 DESCRIPTIONS = {
+    304: "Not modified: the ETag in If-None-Match is current (no body).",
+    412: "Precondition failed: If-Match does not match the current ETag; nothing was written.",
     400: "Invalid input: the body names each field in error.",
     401: "Not authenticated, or the credentials or token are invalid or expired.",
     403: "Authenticated, but not allowed to do this.",
@@ -56,6 +76,24 @@ class AutoSchema(openapi.AutoSchema):
             responses.setdefault(str(status), self._error_response(status, description))
         return responses
 
+    def get_override_parameters(self):
+        """Conditional-request headers, on views that honour them (`conditional_requests`)."""
+        parameters = super().get_override_parameters()
+        if not getattr(self.view, "conditional_requests", False):
+            return parameters
+        if self.method == "GET":
+            return [*parameters, IF_NONE_MATCH]
+        if self.method in {"PUT", "PATCH", "DELETE"}:
+            return [*parameters, IF_MATCH]
+        return parameters
+
+    def _get_response_headers_for_code(self, status_code, direction="response"):
+        headers = super()._get_response_headers_for_code(status_code, direction)
+        conditional = getattr(self.view, "conditional_requests", False)
+        if conditional and self.method == "GET" and str(status_code) in {"200", "304"}:
+            headers = {**headers, "ETag": ETAG_HEADER}
+        return headers
+
     def _error_statuses(self) -> dict[int, str]:
         statuses = {}
         if self._accepts_body() or self._validates_query():
@@ -71,7 +109,16 @@ class AutoSchema(openapi.AutoSchema):
         if getattr(self.view, "throttle_classes", None):
             statuses[429] = DESCRIPTIONS[429]
         statuses[503] = DESCRIPTIONS[503]
+        if getattr(self.view, "conditional_requests", False):
+            statuses |= self._conditional_statuses()
         return statuses | self._declared_errors()
+
+    def _conditional_statuses(self) -> dict[int, str]:
+        if self.method == "GET":
+            return {304: DESCRIPTIONS[304]}
+        if self.method in {"PUT", "PATCH", "DELETE"}:
+            return {412: DESCRIPTIONS[412]}
+        return {}
 
     def _declared_errors(self) -> dict[int, str]:
         declared = getattr(self.view, "error_responses", {})
@@ -98,6 +145,8 @@ class AutoSchema(openapi.AutoSchema):
         return self.method == "GET" and self._is_list_view() and self._get_paginator() is not None
 
     def _error_response(self, status: int, description: str) -> dict:
+        if status == 304:
+            return {"description": description, "headers": {"ETag": ETAG_HEADER}}
         name, schema = ("Error", ERROR_SCHEMA)
         if status == 400:
             name, schema = ("ValidationError", VALIDATION_ERROR_SCHEMA)

@@ -115,6 +115,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # once ("table is locked") instead of queueing them, which the race tests need.
     DATABASES["default"]["TEST"] = {"NAME": BASE_DIR / "test-db.sqlite3"}
 else:
+    # Health checks without a round trip per request (backend/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "backend.postgresql"
     # An unreachable database answers 503 within seconds, never a hang.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": 3})
 
@@ -126,7 +128,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "backend.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "catalog",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -134,6 +136,9 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Catalog list pages and counts, shared by every process until the next catalog write. Off
+# without Redis: separate processes' memory caches could not tell each other about writes.
+API_CACHE_SECONDS = env.int("API_CACHE_SECONDS", default=300 if REDIS_URL else 0)
 
 # --- Authentication and passwords --------------------------------------------------------------
 
@@ -184,8 +189,8 @@ REST_FRAMEWORK = {
         "backend.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "backend.throttling.AnonRateThrottle",
+        "backend.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="300/min"),

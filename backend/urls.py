@@ -32,8 +32,8 @@ API_LINKS = {
 
 api_v1 = [
     path("", ApiRootView.as_view(links=API_LINKS), name="api-root"),
+    path("", include("products.urls")),  # first: the catalog is what most requests ask for
     path("", include("users.urls")),
-    path("", include("products.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -15,6 +15,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
+from products.cache import catalog_changed
+
 CATEGORY_NAME_TAKEN = "A category with this name already exists."
 CATEGORY_SLUG_TAKEN = "A category with this slug already exists."
 CATEGORY_HAS_PRODUCTS = "This category still has products: move or delete them first."
@@ -34,6 +36,15 @@ class CategoryQuerySet(models.QuerySet):
     def with_product_count(self):
         """`product_count`: the category's products on sale (inactive ones are not counted)."""
         return self.annotate(product_count=Count("products", filter=Q(products__is_active=True)))
+
+    def with_name(self, name: str):
+        """Case-insensitive, through the `Lower(name)` unique index."""
+        return self.alias(name_lower=Lower("name")).filter(name_lower=Lower(models.Value(name)))
+
+    def as_rows(self):
+        """What the API shows of each category (of a `with_product_count()` queryset), as plain
+        rows (see `CategorySerializer.represent_row`)."""
+        return self.values("id", "name", "slug", "description", "product_count")
 
 
 class Category(models.Model):
@@ -59,6 +70,21 @@ class Category(models.Model):
 
     def __str__(self):
         return self.name
+
+
+PRODUCT_ROW_FIELDS = (
+    "id",
+    "name",
+    "sku",
+    "description",
+    "price",
+    "stock",
+    "is_active",
+    "category_id",
+    "category__name",
+    "created_at",
+    "updated_at",
+)
 
 
 class SearchDocument(models.Func):
@@ -89,6 +115,14 @@ class ProductQuerySet(models.QuerySet):
     def for_api(self):
         return self.select_related("category")
 
+    def as_rows(self):
+        """What the API shows of each product, as plain rows (see `ProductSerializer`)."""
+        return self.values(*PRODUCT_ROW_FIELDS)
+
+    def with_sku(self, sku: str):
+        """Case-insensitive, through the `Lower(sku)` unique index."""
+        return self.alias(sku_lower=Lower("sku")).filter(sku_lower=Lower(models.Value(sku)))
+
     def matching(self, words: list[str]):
         """Products whose name, description or SKU contains every word, in any letter case."""
         queryset = self.alias(search_document=SearchDocument())
@@ -99,7 +133,9 @@ class ProductQuerySet(models.QuerySet):
     def set_active(self, is_active: bool) -> int:
         """Put on sale or take off sale in one statement; `updated_at` moves with the change."""
         changed = self.exclude(is_active=is_active)
-        return changed.update(is_active=is_active, updated_at=timezone.now())
+        count = changed.update(is_active=is_active, updated_at=timezone.now())
+        catalog_changed()
+        return count
 
 
 class Product(models.Model):

@@ -4,14 +4,13 @@
 from django.db.models import ProtectedError
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import viewsets
-from rest_framework.permissions import DjangoModelPermissionsOrAnonReadOnly
 
 from backend.exceptions import Conflict
 from backend.filters import OrderingFilter
 from products.filters import ProductFilter, ProductSearchFilter
 from products.models import CATEGORY_HAS_PRODUCTS, Category, Product
 from products.serializers import CategorySerializer, ProductSerializer
+from products.viewsets import CatalogViewSet
 
 LIST_PARAMETERS = [
     OpenApiParameter(
@@ -31,7 +30,7 @@ LIST_PARAMETERS = [
         ]
     ),
 ]
-CATEGORY_IN_USE = {"destroy": {409: "The category still has products: nothing was deleted."}}
+IN_USE = {409: "The category still has products: nothing was deleted."}
 
 
 @extend_schema_view(
@@ -45,20 +44,18 @@ CATEGORY_IN_USE = {"destroy": {409: "The category still has products: nothing wa
         description="Refused with 409 while the category has products.",
     ),
 )
-class CategoryViewSet(viewsets.ModelViewSet):
+class CategoryViewSet(CatalogViewSet):
     serializer_class = CategorySerializer
-    permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
     ordering_fields = ["name"]
     ordering = ["name"]
-    lookup_value_converter = "int"
-    error_responses = CATEGORY_IN_USE
+    error_responses = {"destroy": IN_USE}
 
     def get_queryset(self):
         return Category.objects.with_product_count()
 
     def perform_destroy(self, instance):
         try:
-            instance.delete()
+            super().perform_destroy(instance)
         except ProtectedError as exc:
             raise Conflict(CATEGORY_HAS_PRODUCTS) from exc
 
@@ -80,16 +77,17 @@ class CategoryViewSet(viewsets.ModelViewSet):
     partial_update=extend_schema(summary="Change a product (`products.change_product`)"),
     destroy=extend_schema(summary="Delete a product (`products.delete_product`)"),
 )
-class ProductViewSet(viewsets.ModelViewSet):
+class ProductViewSet(CatalogViewSet):
     serializer_class = ProductSerializer
-    permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
     filter_backends = [DjangoFilterBackend, ProductSearchFilter, OrderingFilter]
     filterset_class = ProductFilter
     search_fields = ["name", "description", "sku"]
     search_description = "Words matched in name, description and SKU (any case); all must match."
     ordering_fields = ["price", "name", "created_at", "stock"]
     ordering = ["-created_at"]
-    lookup_value_converter = "int"
 
     def get_queryset(self):
         return Product.objects.visible_to(self.request.user).for_api()
+
+    def audience(self) -> str:
+        return "staff" if self.request.user.is_staff else "public"

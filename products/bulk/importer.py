@@ -16,6 +16,7 @@ from django.utils import timezone
 from products.bulk.csvfiles import CsvRow, read_rows
 from products.bulk.rules import CellError, category_columns, product_columns, slug_for
 from products.bulk.staging import Staging
+from products.cache import catalog_changed
 from products.models import Category, Product, search_index
 
 CATEGORY_REQUIRED = ["name", "slug"]
@@ -62,6 +63,8 @@ def import_catalog(*, categories_path: str, products_path: str, dry_run: bool) -
             _move_sequences_past_ids()
         if dry_run:
             transaction.set_rollback(True)
+        else:
+            catalog_changed()
     return result
 
 

@@ -1,0 +1,46 @@
+"""Conditional requests (API.md, "Conditional requests"): strong ETags from the body's bytes,
+304 on a matching If-None-Match, 412 on a stale If-Match.
+
+An ETag is a hash of exactly what the caller would receive, so it changes when, and only
+when, the representation does: a write that changes a product changes that product's ETag
+and every list showing it, and leaves the others alone.
+"""
+
+import hashlib
+
+from django.http import HttpResponse
+
+from backend.exceptions import PreconditionFailed
+
+
+def etag_for(body: bytes) -> str:
+    return f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+
+
+def _listed(header: str) -> list[str]:
+    return [tag.strip() for tag in header.split(",") if tag.strip()]
+
+
+def none_match(request, etag: str) -> bool:
+    """If-None-Match lists this ETag (weak comparison, as RFC 9110 asks for GET)."""
+    header = request.headers.get("If-None-Match", "")
+    tags = {tag.removeprefix("W/") for tag in _listed(header)}
+    return "*" in tags or etag in tags
+
+
+def require_match(request, current_etag: str) -> None:
+    """412 unless If-Match is absent, `*`, or lists the current ETag (strong comparison)."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return
+    tags = _listed(header)
+    if "*" not in tags and current_etag not in tags:
+        raise PreconditionFailed()
+
+
+def not_modified(etag: str, vary: str, cache_control: str) -> HttpResponse:
+    response = HttpResponse(status=304)
+    response["ETag"] = etag
+    response["Vary"] = vary
+    response["Cache-Control"] = cache_control
+    return response

@@ -1,0 +1,164 @@
+"""What catalog endpoints share: conditional requests, the shared cache of list pages, and
+writes that move the catalog version (API.md, "Conditional requests")."""
+
+import hashlib
+
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.utils.http import urlencode
+from rest_framework import viewsets
+from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissionsOrAnonReadOnly
+from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
+
+from backend.conditional import etag_for, none_match, not_modified, require_match
+from backend.prepared import RowByPk
+from backend.renderers import JSONRenderer
+from products import cache
+
+NOT_COUNTED = {"page", "page_size", "ordering", "format"}
+VARY = "Authorization, Cookie"
+
+render = JSONRenderer().render
+_ROW_LOOKUPS: dict[tuple, RowByPk] = {}
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+class KnownCount:
+    """A queryset whose count() comes from elsewhere (the shared cache); the rest is its own."""
+
+    def __init__(self, queryset, count):
+        self.queryset = queryset
+        self._count = count
+
+    def count(self) -> int:
+        return self._count()
+
+    def __getitem__(self, item):
+        return self.queryset[item]
+
+    def __getattr__(self, name):
+        return getattr(self.queryset, name)
+
+
+class CatalogViewSet(viewsets.ModelViewSet):
+    """A ModelViewSet whose JSON reads are plain rows rendered once, with an ETag, answered 304
+    when the client has them; list pages are shared through the cache. Writes honour If-Match
+    and tell the caches the catalog changed. (The browsable API keeps DRF's generic path.)
+
+    Subclasses give `get_queryset()` (who sees what) and a serializer with `represent_row`."""
+
+    permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
+    lookup_value_converter = "int"
+    conditional_requests = True  # documents If-None-Match / If-Match, ETag, 304 and 412
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def list(self, request, *args, **kwargs):
+        if not isinstance(request.accepted_renderer, BaseJSONRenderer):
+            return super().list(request, *args, **kwargs)
+        if cache.enabled():
+            body, etag = cache.cached(self._cache_key("list", request), self._render_list)
+        else:
+            body, etag = self._render_list()
+        return self._conditional(request, body, etag)
+
+    def retrieve(self, request, *args, **kwargs):
+        if not isinstance(request.accepted_renderer, BaseJSONRenderer):
+            return super().retrieve(request, *args, **kwargs)
+        body = render(self.get_serializer_class().represent_row(self._object_row()))
+        return self._conditional(request, body, etag_for(body))
+
+    def _render_list(self) -> tuple[bytes, str]:
+        rows = self.filter_queryset(self.get_queryset()).as_rows()
+        if cache.enabled():
+            rows = KnownCount(rows, self._shared_count(rows))
+        page = self.paginate_queryset(rows)
+        represent = self.get_serializer_class().represent_row
+        body = render(self.get_paginated_response([represent(row) for row in page]).data)
+        return body, etag_for(body)
+
+    def _shared_count(self, rows):
+        """Pages of one filtered list share its count: key without page, size or order."""
+        params = sorted(
+            (k, v) for k, v in self.request.query_params.lists() if k not in NOT_COUNTED
+        )
+        key = f"{self._cache_prefix('count')}:{_digest(urlencode(params, doseq=True))}"
+        return lambda: cache.cached(key, rows.count)
+
+    def _cache_key(self, kind: str, request) -> str:
+        """The whole URL counts: the page's next/previous links are built from it."""
+        return f"{self._cache_prefix(kind)}:{_digest(request.build_absolute_uri())}"
+
+    def _cache_prefix(self, kind: str) -> str:
+        return f"catalog:{kind}:{self.basename}:{self.audience()}"
+
+    def audience(self) -> str:
+        """Callers who see the same representations share cached ones."""
+        return "all"
+
+    def _object_row(self) -> dict:
+        """The object as a row. List parameters do not narrow a detail: who may see it is
+        `get_queryset()`'s business alone, and it depends on the caller only through
+        `audience()`, so the compiled lookup is kept per audience."""
+        key = (type(self), self.audience())
+        lookup = _ROW_LOOKUPS.get(key)
+        if lookup is None:
+            lookup = _ROW_LOOKUPS[key] = RowByPk(self.get_queryset().as_rows())
+        row = lookup.get(self.kwargs[self.lookup_field])
+        if row is None:
+            raise Http404
+        self.check_object_permissions(self.request, row)
+        return row
+
+    def _conditional(self, request, body: bytes, etag: str) -> HttpResponse:
+        """200 with the body, or 304 when the client already has it. Authenticated answers may
+        differ by caller (staff see more), so no shared cache may keep them."""
+        cache_control = "private, no-cache" if request.user.is_authenticated else "no-cache"
+        if none_match(request, etag):
+            return not_modified(etag, VARY, cache_control)
+        response = HttpResponse(body, content_type="application/json")
+        response["ETag"] = etag
+        response["Vary"] = VARY
+        response["Cache-Control"] = cache_control
+        return response
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def get_object(self):
+        """For a write (inside its transaction): lock the row first, then read it, then check
+        If-Match against the ETag a GET would give now (412 if the client's copy is stale).
+        A concurrent write waits for this one, so neither is lost nor checked against a
+        version that is about to change."""
+        if self.request.method in SAFE_METHODS:
+            return super().get_object()
+        model = self.get_queryset().model
+        lock = model.objects.select_for_update().filter(pk=self.kwargs[self.lookup_field])
+        list(lock.values_list("pk", flat=True))
+        instance = super().get_object()
+        if "If-Match" in self.request.headers:
+            current = render(self.get_serializer_class().represent_row(self._object_row()))
+            require_match(self.request, etag_for(current))
+        return instance
+
+    def update(self, request, *args, **kwargs):
+        with transaction.atomic():
+            return super().update(request, *args, **kwargs)
+
+    def destroy(self, request, *args, **kwargs):
+        with transaction.atomic():
+            return super().destroy(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        super().perform_create(serializer)
+        cache.catalog_changed()
+
+    def perform_update(self, serializer):
+        super().perform_update(serializer)
+        cache.catalog_changed()
+
+    def perform_destroy(self, instance):
+        super().perform_destroy(instance)
+        cache.catalog_changed()
