@@ -9,11 +9,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEV := DJANGO_DEBUG=true
 
-.PHONY: help install run test lint format schema migrations clean
+.PHONY: help install run serve test lint format schema clean
 
 help:
 	@echo "make run     set up and start the development server with demo data (SQLite)"
 	@echo "make test    set up, lint, run the whole suite and the schema drift check"
+	@echo "make serve   production server: migrate, collect static files, gunicorn (needs env)"
 	@echo "make schema  regenerate schema.yml after an API change"
 	@echo "make format  format the code with ruff"
 
@@ -38,6 +39,11 @@ run: install
 	@echo "  Log in (admin, browsable API, POST /api/v1/auth/token/): admin / catalog-demo"
 	@echo ""
 	$(DEV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+serve: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/gunicorn --config backend/gunicorn.conf.py backend.wsgi:application
 
 lint: install
 	$(BIN)/ruff check .

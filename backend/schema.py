@@ -4,6 +4,13 @@ drf-spectacular documents success bodies from the serializers; this adds the err
 what the view is configured with (authentication, permissions, throttles, filters, body) so the
 schema stays true as views change. A view adds its own with `error_responses`, a map from
 action (or lower-case method) to `{status: description}`.
+
+Views describe themselves with plain attributes instead of `@extend_schema`: `openapi`, a map
+from action (or lower-case method) to any of `summary`, `description`, `request`, `responses`,
+`parameters` and `exclude`, read here. The decorator would import this module, and with it the
+whole schema generator (some 5 MB, Django's test tooling included), into every process that
+serves the API; this way it loads only when a schema is generated (viewsets also need
+`backend.lazyschema.LazyAutoSchema`).
 """
 
 from drf_spectacular import openapi
@@ -60,6 +67,31 @@ DESCRIPTIONS = {
 
 
 class AutoSchema(openapi.AutoSchema):
+    def _documented(self) -> dict:
+        key = getattr(self.view, "action", None) or self.method.lower()
+        return getattr(self.view, "openapi", {}).get(key, {})
+
+    def is_excluded(self) -> bool:
+        return self._documented().get("exclude", False) or super().is_excluded()
+
+    def get_summary(self):
+        return self._documented().get("summary") or super().get_summary()
+
+    def get_description(self):
+        return self._documented().get("description") or super().get_description()
+
+    def get_request_serializer(self):
+        documented = self._documented()
+        return (
+            documented["request"] if "request" in documented else super().get_request_serializer()
+        )
+
+    def get_response_serializers(self):
+        documented = self._documented()
+        if "responses" in documented:
+            return documented["responses"]
+        return super().get_response_serializers()
+
     def _map_basic_serializer(self, serializer, direction):
         """Every field of a response body is always present (null where it has no value), so
         every one is required: generated clients then type them as always there."""
@@ -77,8 +109,9 @@ class AutoSchema(openapi.AutoSchema):
         return responses
 
     def get_override_parameters(self):
-        """Conditional-request headers, on views that honour them (`conditional_requests`)."""
-        parameters = super().get_override_parameters()
+        """Documented parameters, and the conditional-request headers on views that honour them
+        (`conditional_requests`)."""
+        parameters = [*super().get_override_parameters(), *self._documented().get("parameters", [])]
         if not getattr(self.view, "conditional_requests", False):
             return parameters
         if self.method == "GET":

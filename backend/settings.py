@@ -4,6 +4,8 @@ Every variable is listed in README.md ("Configuration"); the defaults run a fres
 SQLite and a local-memory cache. Differences between machines are variables, never modules.
 """
 
+import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -112,8 +114,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE: a writer takes the lock up front, so concurrent writers wait instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 5, "transaction_mode": "IMMEDIATE"}
     # Tests on a file, not in memory: in-memory shared-cache SQLite fails concurrent writers at
-    # once ("table is locked") instead of queueing them, which the race tests need.
-    DATABASES["default"]["TEST"] = {"NAME": BASE_DIR / "test-db.sqlite3"}
+    # once ("table is locked") instead of queueing them, which the race tests need. One file per
+    # test run, so two runs side by side never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": Path(tempfile.gettempdir()) / f"catalog-test-{os.getpid()}.sqlite3"
+    }
 else:
     # Health checks without a round trip per request (backend/postgresql/base.py).
     DATABASES["default"]["ENGINE"] = "backend.postgresql"

@@ -4,14 +4,32 @@ Errors under /api/ that never reach a view are answered as JSON by
 `backend.middleware.ApiJsonErrorsMiddleware`, whether DEBUG is on or off.
 """
 
+import functools
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from backend import health
 from backend.api_root import ApiRootView
 from backend.throttling import throttle_login_posts
+
+
+def docs_view(name: str, **initkwargs):
+    """A drf-spectacular view, imported on its first request: the schema generator stays out of
+    processes that only serve the API (see backend/schema.py)."""
+
+    @functools.cache
+    def real_view():
+        from drf_spectacular import views
+
+        return getattr(views, name).as_view(**initkwargs)
+
+    def view(request, *args, **kwargs):
+        return real_view()(request, *args, **kwargs)
+
+    return view
+
 
 API_LINKS = {
     "register": "auth-register",
@@ -34,9 +52,9 @@ api_v1 = [
     path("", ApiRootView.as_view(links=API_LINKS), name="api-root"),
     path("", include("products.urls")),  # first: the catalog is what most requests ask for
     path("", include("users.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("schema/", docs_view("SpectacularAPIView"), name="schema"),
+    path("docs/", docs_view("SpectacularSwaggerView", url_name="schema"), name="swagger-ui"),
+    path("redoc/", docs_view("SpectacularRedocView", url_name="schema"), name="redoc"),
 ]
 
 # The browsable API's log-in and log-out, with log-in attempts throttled like the token endpoint.

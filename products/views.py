@@ -3,7 +3,7 @@
 
 from django.db.models import ProtectedError
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter
 
 from backend.exceptions import Conflict
 from backend.filters import OrderingFilter
@@ -33,22 +33,22 @@ LIST_PARAMETERS = [
 IN_USE = {409: "The category still has products: nothing was deleted."}
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List categories", description="Ordered by name."),
-    retrieve=extend_schema(summary="Read a category"),
-    create=extend_schema(summary="Create a category (`products.add_category`)"),
-    update=extend_schema(summary="Replace a category (`products.change_category`)"),
-    partial_update=extend_schema(summary="Change a category (`products.change_category`)"),
-    destroy=extend_schema(
-        summary="Delete a category (`products.delete_category`)",
-        description="Refused with 409 while the category has products.",
-    ),
-)
 class CategoryViewSet(CatalogViewSet):
     serializer_class = CategorySerializer
     ordering_fields = ["name"]
     ordering = ["name"]
     error_responses = {"destroy": IN_USE}
+    openapi = {
+        "list": {"summary": "List categories", "description": "Ordered by name."},
+        "retrieve": {"summary": "Read a category"},
+        "create": {"summary": "Create a category (`products.add_category`)"},
+        "update": {"summary": "Replace a category (`products.change_category`)"},
+        "partial_update": {"summary": "Change a category (`products.change_category`)"},
+        "destroy": {
+            "summary": "Delete a category (`products.delete_category`)",
+            "description": "Refused with 409 while the category has products.",
+        },
+    }
 
     def get_queryset(self):
         return Category.objects.with_product_count()
@@ -60,23 +60,6 @@ class CategoryViewSet(CatalogViewSet):
             raise Conflict(CATEGORY_HAS_PRODUCTS) from exc
 
 
-@extend_schema_view(
-    list=extend_schema(
-        parameters=LIST_PARAMETERS,
-        summary="List products",
-        description=(
-            "Active products only, except for staff (who may filter `is_active`). Filters "
-            "combine; the order always ends with `-id`, so pages never repeat or skip a row."
-        ),
-    ),
-    retrieve=extend_schema(
-        summary="Read a product", description="An inactive product is 404 except for staff."
-    ),
-    create=extend_schema(summary="Create a product (`products.add_product`)"),
-    update=extend_schema(summary="Replace a product (`products.change_product`)"),
-    partial_update=extend_schema(summary="Change a product (`products.change_product`)"),
-    destroy=extend_schema(summary="Delete a product (`products.delete_product`)"),
-)
 class ProductViewSet(CatalogViewSet):
     serializer_class = ProductSerializer
     filter_backends = [DjangoFilterBackend, ProductSearchFilter, OrderingFilter]
@@ -85,6 +68,24 @@ class ProductViewSet(CatalogViewSet):
     search_description = "Words matched in name, description and SKU (any case); all must match."
     ordering_fields = ["price", "name", "created_at", "stock"]
     ordering = ["-created_at"]
+    openapi = {
+        "list": {
+            "summary": "List products",
+            "description": (
+                "Active products only, except for staff (who may filter `is_active`). Filters "
+                "combine; the order always ends with `-id`, so pages never repeat or skip a row."
+            ),
+            "parameters": LIST_PARAMETERS,
+        },
+        "retrieve": {
+            "summary": "Read a product",
+            "description": "An inactive product is 404 except for staff.",
+        },
+        "create": {"summary": "Create a product (`products.add_product`)"},
+        "update": {"summary": "Replace a product (`products.change_product`)"},
+        "partial_update": {"summary": "Change a product (`products.change_product`)"},
+        "destroy": {"summary": "Delete a product (`products.delete_product`)"},
+    }
 
     def get_queryset(self):
         return Product.objects.visible_to(self.request.user).for_api()

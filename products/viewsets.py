@@ -5,12 +5,14 @@ import hashlib
 
 from django.db import transaction
 from django.http import Http404, HttpResponse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
 from rest_framework import viewsets
 from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissionsOrAnonReadOnly
 from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
 
 from backend.conditional import etag_for, none_match, not_modified, require_match
+from backend.lazyschema import LazyAutoSchema
 from backend.prepared import RowByPk
 from backend.renderers import JSONRenderer
 from products import cache
@@ -20,6 +22,10 @@ VARY = "Authorization, Cookie"
 
 render = JSONRenderer().render
 _ROW_LOOKUPS: dict[tuple, RowByPk] = {}
+
+
+def _cache_control(request) -> str:
+    return "private, no-cache" if request.user.is_authenticated else "no-cache"
 
 
 def _digest(text: str) -> str:
@@ -53,6 +59,7 @@ class CatalogViewSet(viewsets.ModelViewSet):
     permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
     lookup_value_converter = "int"
     conditional_requests = True  # documents If-None-Match / If-Match, ETag, 304 and 412
+    schema = LazyAutoSchema()
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -114,15 +121,20 @@ class CatalogViewSet(viewsets.ModelViewSet):
         return row
 
     def _conditional(self, request, body: bytes, etag: str) -> HttpResponse:
-        """200 with the body, or 304 when the client already has it. Authenticated answers may
-        differ by caller (staff see more), so no shared cache may keep them."""
-        cache_control = "private, no-cache" if request.user.is_authenticated else "no-cache"
+        """200 with the body, or 304 when the client already has it."""
         if none_match(request, etag):
-            return not_modified(etag, VARY, cache_control)
+            return not_modified(etag, VARY, _cache_control(request))
         response = HttpResponse(body, content_type="application/json")
         response["ETag"] = etag
-        response["Vary"] = VARY
-        response["Cache-Control"] = cache_control
+        return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        """Every read, JSON or browsable HTML, says what it depends on: authenticated answers
+        may differ by caller (staff see more), so no shared cache may hand them to another."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method in SAFE_METHODS and response.status_code < 400:
+            patch_vary_headers(response, VARY.split(", "))
+            response.setdefault("Cache-Control", _cache_control(request))
         return response
 
     # --- writes ---------------------------------------------------------------------------------

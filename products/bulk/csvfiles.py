@@ -75,7 +75,7 @@ def read_rows(path: str, allowed: list[str], required: list[str]) -> Iterator[Cs
     counter = _CountingReader(raw)
     text = io.TextIOWrapper(io.BufferedReader(counter), encoding="utf-8-sig", newline="")
     progress = Progress(os.path.basename(path), os.fstat(raw.fileno()).st_size)
-    rows = 0
+    rows, line = 0, 1
     try:
         reader = csv.reader(text, strict=True)
         header = _read_header(path, reader, allowed, required)

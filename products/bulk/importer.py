@@ -58,14 +58,25 @@ def import_catalog(*, categories_path: str, products_path: str, dry_run: bool) -
             if result.errors:
                 files = [categories_path, products_path]
                 raise ImportFailed(sorted(result.errors, key=lambda e: _error_order(e, files)))
+            if dry_run:
+                _count_changes(staging, categories, result)
+                return result
             staging.write_category_map(_apply_categories(categories, result))
             _apply_products(staging, result)
             _move_sequences_past_ids()
-        if dry_run:
-            transaction.set_rollback(True)
-        else:
-            catalog_changed()
+        catalog_changed()
     return result
+
+
+def _count_changes(staging: Staging, categories: list["CategoryRow"], result) -> None:
+    """What an import would do, found without doing it: a rolled-back write would still move
+    PostgreSQL's id sequences, which no rollback undoes."""
+    existing = set(Category.objects.values_list("slug", flat=True))
+    result.categories_updated = sum(row.values["slug"] in existing for row in categories)
+    result.categories_created = len(categories) - result.categories_updated
+    [(total, updates)] = staging.query(COUNT_UPDATES)
+    result.products_updated = updates or 0
+    result.products_created = total - result.products_updated
 
 
 def _file_ids(categories: list["CategoryRow"]) -> set[int]:
@@ -152,14 +163,14 @@ def _category_keys(values: dict):
 
 
 def _category_clashes(values, existing, by_name, by_id, file_slugs) -> Iterator[str]:
-    """A row may update the category with its slug; it may not take another one's name or id."""
+    """A row updates the category with its slug (which keeps its database id: products in the
+    file that name the file's id follow it there), or creates one with its id. It may not
+    take another category's name, nor create one under an id another category has."""
     same_name = by_name.get(values["name"].lower())
     if same_name and same_name.slug != values["slug"] and same_name.slug not in file_slugs:
         yield f"name: category '{same_name.slug}' in the database already has this name"
-    row_id, current = values.get("id"), existing.get(values["slug"])
-    if row_id is not None and current is not None and current.pk != row_id:
-        yield f"id: slug '{values['slug']}' is category {current.pk} in the database"
-    elif row_id is not None and current is None and row_id in by_id:
+    row_id = values.get("id")
+    if row_id is not None and values["slug"] not in existing and row_id in by_id:
         yield f"id: {row_id} is category '{by_id[row_id].slug}' in the database"
 
 
@@ -182,16 +193,13 @@ PRODUCT_CHECKS = [
     ),
     (
         "id",
+        # Only a row that creates a product uses its id; one that updates by SKU keeps the
+        # product's database id.
         """SELECT s.line, p.sku FROM import_product s
-           JOIN products_product p ON p.id = s.id WHERE LOWER(p.sku) <> s.sku_lower""",
+           JOIN products_product p ON p.id = s.id
+           WHERE NOT EXISTS (
+               SELECT 1 FROM products_product q WHERE LOWER(q.sku) = s.sku_lower)""",
         "this id is product '{}' in the database",
-    ),
-    (
-        "id",
-        """SELECT s.line, p.id FROM import_product s
-           JOIN products_product p ON LOWER(p.sku) = s.sku_lower
-           WHERE s.id IS NOT NULL AND s.id <> p.id""",
-        "this SKU is product {} in the database",
     ),
     (
         "category_id",
@@ -250,6 +258,10 @@ def _apply_category(row: CategoryRow, result: ImportResult, ids: dict[int, int])
         ids[file_id] = category.pk
 
 
+COUNT_UPDATES = """
+SELECT COUNT(*), SUM(CASE WHEN EXISTS (
+    SELECT 1 FROM products_product p WHERE LOWER(p.sku) = s.sku_lower) THEN 1 ELSE 0 END)
+FROM import_product s"""
 UPDATE_PRODUCTS = """
 UPDATE products_product SET
     name = s.name, sku = s.sku, description = s.description, price = s.price,

@@ -1,10 +1,10 @@
 """The caller's own account, and staff management of everyone's (API.md, "Users")."""
 
 from django.contrib.auth import update_session_auth_hash
-from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.response import Response
 
+from backend.lazyschema import LazyAutoSchema
 from users import services
 from users.filters import UserFilter
 from users.models import User
@@ -31,8 +31,8 @@ class PasswordChangeView(generics.GenericAPIView):
     """Change the caller's password. Every other session ends; this one goes on."""
 
     serializer_class = PasswordChangeSerializer
+    openapi = {"post": {"responses": {204: None}}}
 
-    @extend_schema(responses={204: None})
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -51,23 +51,6 @@ def _refresh_jti_of(request) -> str | None:
     return request.auth.get(REFRESH_JTI_CLAIM) if request.auth is not None else None
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List accounts (staff)",
-        description="Staff only. Filter by `is_active` and `is_staff`, search, order.",
-    ),
-    retrieve=extend_schema(
-        summary="Read an account",
-        description="Staff read anyone; a user reads only their own (any other id is a 404).",
-    ),
-    partial_update=extend_schema(
-        summary="Change an account (staff)",
-        description=(
-            "Staff only. Edit the profile, or set `is_active`: a deactivated user can no longer "
-            "log in or refresh, and their access tokens stop working at once."
-        ),
-    ),
-)
 class UserViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -85,6 +68,26 @@ class UserViewSet(
     ordering = ["username"]
     http_method_names = ["get", "patch", "head", "options"]
     lookup_value_converter = "int"
+    schema = LazyAutoSchema()
+    openapi = {
+        "list": {
+            "summary": "List accounts (staff)",
+            "description": "Staff only. Filter by `is_active` and `is_staff`, search, order.",
+        },
+        "retrieve": {
+            "summary": "Read an account",
+            "description": (
+                "Staff read anyone; a user reads only their own (any other id is a 404)."
+            ),
+        },
+        "partial_update": {
+            "summary": "Change an account (staff)",
+            "description": (
+                "Staff only. Edit the profile, or set `is_active`: a deactivated user can no "
+                "longer log in or refresh, and their access tokens stop working at once."
+            ),
+        },
+    }
     search_description = "Words matched in username, email, first and last name (any case)."
 
     def get_queryset(self):

@@ -6,7 +6,6 @@ that attaches a stale access token to every call can still log in, refresh or re
 
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
-from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -53,10 +52,7 @@ class RegisterView(PublicAuthView, generics.CreateAPIView):
     serializer_class = RegistrationSerializer
     throttle_classes = [AuthRateThrottle]
     throttle_bucket = "register"
-
-    @extend_schema(responses={201: UserSerializer})
-    def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+    openapi = {"post": {"responses": {201: UserSerializer}}}
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -68,10 +64,7 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     error_responses = {
         "post": {401: "Wrong credentials, unknown user or inactive user: one answer for all."}
     }
-
-    @extend_schema(responses={200: TokenPairSerializer})
-    def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+    openapi = {"post": {"responses": {200: TokenPairSerializer}}}
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -79,20 +72,14 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
     """Trade a refresh token for a new pair. The old refresh token is spent: it works once."""
 
     error_responses = {"post": TOKEN_REFUSED}
-
-    @extend_schema(responses={200: TokenPairSerializer})
-    def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+    openapi = {"post": {"responses": {200: TokenPairSerializer}}}
 
 
 class TokenVerifyView(jwt_views.TokenVerifyView):
     """Check a token: 200 if it is valid, unexpired, not blacklisted and its user active."""
 
     error_responses = {"post": TOKEN_REFUSED}
-
-    @extend_schema(responses={200: EmptySerializer})
-    def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+    openapi = {"post": {"responses": {200: EmptySerializer}}}
 
 
 class LogoutView(PublicAuthView, generics.GenericAPIView):
@@ -100,8 +87,8 @@ class LogoutView(PublicAuthView, generics.GenericAPIView):
 
     serializer_class = LogoutSerializer
     error_responses = {"post": TOKEN_REFUSED}
+    openapi = {"post": {"responses": {204: None}}}
 
-    @extend_schema(responses={204: None})
     def post(self, request):
         self.get_serializer(data=request.data).is_valid(raise_exception=True)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -114,8 +101,8 @@ class PasswordResetView(PublicAuthView, generics.GenericAPIView):
     serializer_class = PasswordResetRequestSerializer
     throttle_classes = [AuthRateThrottle]
     throttle_bucket = "password-reset"
+    openapi = {"post": {"responses": {202: DetailSerializer}}}
 
-    @extend_schema(responses={202: DetailSerializer})
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -128,8 +115,8 @@ class PasswordResetConfirmView(PublicAuthView, generics.GenericAPIView):
     account ends."""
 
     serializer_class = PasswordResetConfirmSerializer
+    openapi = {"post": {"responses": {204: None}}}
 
-    @extend_schema(responses={204: None})
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

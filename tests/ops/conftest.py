@@ -1,0 +1,33 @@
+"""Operations tests: real gunicorn processes on the machine's PostgreSQL and Redis.
+
+They are marked `ops` and left out of a plain `pytest`/`make test`; `.ci/run` runs them
+after the suite has passed on PostgreSQL and Redis (`pytest -m ops tests/ops`), with
+DATABASE_URL and REDIS_URL pointing at those services."""
+
+import os
+
+import pytest
+
+from tests.ops.servers import deploy, drop, start_postgres, start_redis
+
+pytestmark = pytest.mark.ops
+
+
+@pytest.fixture(scope="session")
+def service_urls():
+    database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
+    if not database_url.startswith("postgres") or not redis_url.startswith("redis"):
+        pytest.fail("operations tests need DATABASE_URL=postgres://… and REDIS_URL=redis://…")
+    return database_url, redis_url
+
+
+@pytest.fixture
+def deployment(service_urls, request):
+    """A fresh database for this test, and the services guaranteed up again afterwards."""
+    database_url, redis_url = service_urls
+    name = f"catalog_ops_{request.node.name[:40].lower()}_{os.getpid()}"
+    current = deploy(database_url, redis_url, name)
+    yield current
+    start_postgres()
+    start_redis()
+    drop(current, database_url, name)

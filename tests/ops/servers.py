@@ -1,0 +1,224 @@
+"""Real processes for the operations tests: a PostgreSQL database of their own, gunicorn
+instances as production runs them, and the machine's PostgreSQL and Redis services.
+
+Every process started here is stopped by its process group when the test ends."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+PROJECT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
+SECRET = "ops-tests-signing-key-not-secret-0123456789abcdef"
+ADMIN = {"username": "opsadmin", "email": "opsadmin@example.com", "password": "Ops-admin-pass-1"}
+REDIS_START = [
+    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
+    "--save", "", "--appendonly", "no",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url_named(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def admin_connection(url: str):
+    return psycopg.connect(database_url_named(url, "postgres"), autocommit=True)
+
+
+@dataclass
+class Response:
+    status: int  # 0: no answer (refused, reset or timed out)
+    headers: dict
+    body: object
+    seconds: float
+
+    @property
+    def is_json(self) -> bool:
+        return self.headers.get("content-type", "").startswith("application/json")
+
+
+def call(base: str, method: str, path: str, body=None, token=None, timeout=25.0) -> Response:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return _response(answer.status, answer.headers, answer.read(), started)
+    except urllib.error.HTTPError as error:
+        return _response(error.code, error.headers, error.read(), started)
+    except (OSError, urllib.error.URLError):
+        return Response(0, {}, None, time.monotonic() - started)
+
+
+def _response(status, headers, raw: bytes, started: float) -> Response:
+    headers = {key.lower(): value for key, value in headers.items()}
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = raw.decode(errors="replace")
+    return Response(status, headers, body, time.monotonic() - started)
+
+
+@dataclass
+class Deployment:
+    """A database of its own, migrated, with a superuser; and gunicorn instances on it."""
+
+    database_url: str
+    redis_url: str
+    env: dict = field(default_factory=dict)
+    processes: list = field(default_factory=list)
+    bases: list = field(default_factory=list)
+
+    def manage(self, *args: str) -> None:
+        subprocess.run(
+            [PYTHON, "manage.py", *args], cwd=PROJECT, env=self.env, check=True, timeout=300
+        )
+
+    def start_instance(self, timeout: float = 40) -> str:
+        port = free_port()
+        command = [
+            GUNICORN, "--config", "backend/gunicorn.conf.py", "--workers", "2",
+            "--bind", f"127.0.0.1:{port}", "--timeout", "20", "backend.wsgi:application",
+        ]  # fmt: skip
+        log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"ops-gunicorn-{port}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            command, cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if call(base, "GET", "/healthz", timeout=2).status == 200:
+                self.bases.append(base)
+                return base
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn on {port} did not start; see {log.name}")
+
+    def stop_instances(self) -> None:
+        for process in self.processes:
+            _stop_group(process)
+        self.processes.clear()
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def deploy(database_url: str, redis_url: str, name: str, **extra_env: str) -> Deployment:
+    with admin_connection(database_url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = database_url_named(database_url, name)
+    env = (
+        os.environ
+        | {
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "DJANGO_SECRET_KEY": SECRET,
+            "DJANGO_DEBUG": "false",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "API_THROTTLE_ANON": "100000/min",
+            "API_THROTTLE_USER": "100000/min",
+            "DJANGO_SUPERUSER_USERNAME": ADMIN["username"],
+            "DJANGO_SUPERUSER_EMAIL": ADMIN["email"],
+            "DJANGO_SUPERUSER_PASSWORD": ADMIN["password"],
+            "DJANGO_LOG_LEVEL": "WARNING",
+        }
+        | extra_env
+    )
+    deployment = Deployment(url, redis_url, env)
+    deployment.manage("migrate", "--noinput", "--verbosity", "0")
+    deployment.manage("createsuperuser", "--noinput", "--verbosity", "0")
+    return deployment
+
+
+def drop(deployment: Deployment, database_url: str, name: str) -> None:
+    deployment.stop_instances()
+    with admin_connection(database_url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def token_for(base: str) -> str:
+    answer = call(base, "POST", "/api/v1/auth/token/", ADMIN)
+    assert answer.status == 200, answer
+    return answer.body["access"]
+
+
+# --- the machine's services ------------------------------------------------------------------
+
+
+def postgres_version() -> str:
+    return sorted(os.listdir("/etc/postgresql"))[-1]
+
+
+def stop_postgres() -> None:
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", postgres_version(), "main", "stop",
+         "-m", "fast"],
+        check=True, timeout=60,
+    )  # fmt: skip
+
+
+def postgres_answers() -> bool:
+    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode == 0
+
+
+def start_postgres() -> None:
+    if not postgres_answers():
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", postgres_version(), "main", "start"],
+            check=True, timeout=60,
+        )  # fmt: skip
+    wait_for(postgres_answers)
+
+
+def stop_redis() -> None:
+    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], check=False, timeout=30)
+    wait_for(lambda: subprocess.run(["redis-cli", "-p", "6379", "ping"],
+                                    capture_output=True).returncode != 0)  # fmt: skip
+
+
+def start_redis() -> None:
+    if subprocess.run(["redis-cli", "-p", "6379", "ping"], capture_output=True).returncode != 0:
+        subprocess.run(REDIS_START, check=True, timeout=30)
+    wait_for(lambda: subprocess.run(["redis-cli", "-p", "6379", "ping"],
+                                    capture_output=True).returncode == 0)  # fmt: skip
+
+
+def wait_for(condition, timeout: float = 60, every: float = 0.25) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(every)
+    raise TimeoutError(f"still not true after {timeout} s")
