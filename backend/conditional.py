@@ -21,10 +21,9 @@ def _listed(header: str) -> list[str]:
     return [tag.strip() for tag in header.split(",") if tag.strip()]
 
 
-def none_match(request, etag: str) -> bool:
-    """If-None-Match lists this ETag (weak comparison, as RFC 9110 asks for GET)."""
-    header = request.headers.get("If-None-Match", "")
-    tags = {tag.removeprefix("W/") for tag in _listed(header)}
+def none_match(if_none_match: str, etag: str) -> bool:
+    """The If-None-Match header lists this ETag (weak comparison, as RFC 9110 asks for GET)."""
+    tags = {tag.removeprefix("W/") for tag in _listed(if_none_match)}
     return "*" in tags or etag in tags
 
 
@@ -40,6 +39,7 @@ def require_match(request, current_etag: str) -> None:
 
 def not_modified(etag: str, vary: str, cache_control: str) -> HttpResponse:
     response = HttpResponse(status=304)
+    del response["Content-Type"]  # no body, so no type
     response["ETag"] = etag
     response["Vary"] = vary
     response["Cache-Control"] = cache_control

@@ -4,12 +4,13 @@ Every request gets a line (method, path, status, duration, user id, request id) 
 `RequestLogMiddleware`; errors carry their stack trace in the same line, on the server only.
 """
 
-import json
 import logging
 import re
 import time
 import uuid
 from datetime import UTC, datetime
+
+import orjson
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -29,7 +30,7 @@ class JsonFormatter(logging.Formatter):
         entry |= {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES}
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return orjson.dumps(entry, default=str).decode()
 
 
 class RequestLogMiddleware:
@@ -42,28 +43,33 @@ class RequestLogMiddleware:
 
     def __call__(self, request):
         started = time.perf_counter()
-        request.id = _incoming_request_id(request) or uuid.uuid4().hex
+        request.id = incoming_request_id(request.META) or uuid.uuid4().hex
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request.id
-        request_logger.info(
-            "%s %s %s",
-            request.method,
-            request.path,
-            response.status_code,
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "user_id": _user_id(request),
-                "request_id": request.id,
-            },
-        )
+        status, user_id = response.status_code, _user_id(request)
+        log_request(request.method, request.path, status, started, user_id, request.id)
         return response
 
 
-def _incoming_request_id(request) -> str | None:
-    value = request.headers.get(REQUEST_ID_HEADER, "")
+def log_request(method, path, status, started: float, user_id, request_id: str) -> None:
+    request_logger.info(
+        "%s %s %s",
+        method,
+        path,
+        status,
+        extra={
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "user_id": user_id,
+            "request_id": request_id,
+        },
+    )
+
+
+def incoming_request_id(meta: dict) -> str | None:
+    value = meta.get("HTTP_X_REQUEST_ID", "")
     return value if _VALID_REQUEST_ID.match(value) else None
 
 

@@ -6,6 +6,9 @@ costs here). The question is always the same with another id, so the SQL, its pa
 the row converters are taken from the queryset once, and each request only executes them.
 """
 
+import time
+
+import psycopg
 from django.db import connections
 
 MAX_ID = 2**63 - 1
@@ -23,16 +26,38 @@ class RowByPk:
         self.params = list(params)
         self.marker_at = self.params.index(_MARKER)
         self.names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        fields = [selected[0] for selected in self.compiler.select[: self.compiler.col_count]]
+        self.converters = self.compiler.get_converters(fields)
 
     def get(self, pk: int) -> dict | None:
         if not 0 < pk <= MAX_ID:  # a bigger id would overflow the column, not merely miss
             return None
         params = list(self.params)
         params[self.marker_at] = pk
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(self.sql, params)
+        fetched = self._fetch(connections[self.alias], params)
+        if not fetched:
+            return None
+        # The compiler's converters turn raw column values into Python ones, as the queryset's
+        # iteration would (for instance SQLite's text timestamps).
+        rows = (
+            self.compiler.apply_converters(fetched, self.converters) if self.converters else fetched
+        )
+        return dict(zip(self.names, next(iter(rows)), strict=True))
+
+    def _fetch(self, connection, params: list) -> list[tuple]:
+        """On PostgreSQL a server-side prepared statement: after the first request the server
+        skips parsing and planning (psycopg prepares it by name, per connection). Errors come
+        out as Django's, and mark the connection for Django's end-of-request check."""
+        if connection.vendor != "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(self.sql, params)
+                return cursor.fetchall()
+        connection.ensure_connection()
+        started = time.monotonic()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(self.sql, params, prepare=True)
             fetched = cursor.fetchall()
-        # The compiler turns raw column values into Python ones, as the queryset would.
-        for row in self.compiler.results_iter(results=[fetched]):
-            return dict(zip(self.names, row, strict=True))
-        return None
+        if connection.queries_logged:  # what Django's debug cursor records, for query counts
+            seconds = f"{time.monotonic() - started:.3f}"
+            connection.queries_log.append({"sql": self.sql % tuple(params), "time": seconds})
+        return fetched

@@ -24,6 +24,12 @@ render = JSONRenderer().render
 _ROW_LOOKUPS: dict[tuple, RowByPk] = {}
 
 
+def list_cache_key(basename: str, audience: str, scheme: str, host: str, full_path: str) -> str:
+    """Where a rendered list page is cached. The whole URL counts: the page's next and previous
+    links are built from it. (`products.shortcuts` looks pages up with the same key.)"""
+    return f"catalog:list:{basename}:{audience}:{_digest(f'{scheme}://{host}{full_path}')}"
+
+
 def _cache_control(request) -> str:
     return "private, no-cache" if request.user.is_authenticated else "no-cache"
 
@@ -67,7 +73,7 @@ class CatalogViewSet(viewsets.ModelViewSet):
         if not isinstance(request.accepted_renderer, BaseJSONRenderer):
             return super().list(request, *args, **kwargs)
         if cache.enabled():
-            body, etag = cache.cached(self._cache_key("list", request), self._render_list)
+            body, etag = cache.cached(self._list_key(request), self._render_list)
         else:
             body, etag = self._render_list()
         return self._conditional(request, body, etag)
@@ -95,9 +101,11 @@ class CatalogViewSet(viewsets.ModelViewSet):
         key = f"{self._cache_prefix('count')}:{_digest(urlencode(params, doseq=True))}"
         return lambda: cache.cached(key, rows.count)
 
-    def _cache_key(self, kind: str, request) -> str:
-        """The whole URL counts: the page's next/previous links are built from it."""
-        return f"{self._cache_prefix(kind)}:{_digest(request.build_absolute_uri())}"
+    def _list_key(self, request) -> str:
+        path = request.get_full_path()
+        return list_cache_key(
+            self.basename, self.audience(), request.scheme, request.get_host(), path
+        )
 
     def _cache_prefix(self, kind: str) -> str:
         return f"catalog:{kind}:{self.basename}:{self.audience()}"
@@ -122,7 +130,7 @@ class CatalogViewSet(viewsets.ModelViewSet):
 
     def _conditional(self, request, body: bytes, etag: str) -> HttpResponse:
         """200 with the body, or 304 when the client already has it."""
-        if none_match(request, etag):
+        if none_match(request.headers.get("If-None-Match", ""), etag):
             return not_modified(etag, VARY, _cache_control(request))
         response = HttpResponse(body, content_type="application/json")
         response["ETag"] = etag
