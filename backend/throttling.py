@@ -7,12 +7,14 @@ and counts every hit exactly; the price is that a client can spend a full allowa
 of one window and another at the start of the next.
 """
 
+import hashlib
 import time
 from functools import wraps
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpResponse
+from redis.exceptions import NoScriptError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
@@ -45,21 +47,19 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
+_HIT_SHA = hashlib.sha1(_HIT_SCRIPT.encode()).hexdigest()
 
 
 def _count_hit_in_redis(key: str, period: int) -> int:
     """One script call instead of Django's incr(), which asks first whether the key exists.
-    (The script is sent by its SHA; redis-py loads it once when Redis does not know it.)"""
+    The script goes by its SHA; Redis is sent the text only when it does not know it yet."""
     backend = caches["default"]
-    redis_key = backend.make_and_validate_key(key)
+    redis_key = backend.make_key(key)  # ours, short and plain: nothing to validate
     client = backend._cache.get_client(redis_key, write=True)
-    script = _HIT_SCRIPTS.get(id(client))
-    if script is None:
-        script = _HIT_SCRIPTS[id(client)] = client.register_script(_HIT_SCRIPT)
-    return script(keys=[redis_key], args=[period + 1])
-
-
-_HIT_SCRIPTS: dict = {}  # per client (backend.cache keeps one per connection pool)
+    try:
+        return client.evalsha(_HIT_SHA, 1, redis_key, period + 1)
+    except NoScriptError:
+        return client.eval(_HIT_SCRIPT, 1, redis_key, period + 1)
 
 
 class FixedWindowThrottle(BaseThrottle):

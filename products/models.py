@@ -180,8 +180,11 @@ class Product(models.Model):
         indexes = [
             # The default order, and the same for what customers see (active products only).
             models.Index(fields=["created_at", "id"], name="product_created_idx"),
+            # What anonymous lists read (and count) most: active products, newest first.
             models.Index(
-                fields=["is_active", "created_at", "id"], name="product_active_created_idx"
+                fields=["-created_at", "-id"],
+                condition=Q(is_active=True),
+                name="product_on_sale_created_idx",
             ),
             models.Index(fields=["price", "id"], name="product_price_idx"),
             models.Index(fields=["name", "id"], name="product_name_idx"),

@@ -2,11 +2,10 @@
 (the groups and permissions staff manage in the admin)."""
 
 from django.db.models import ProtectedError
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter
 
 from backend.exceptions import Conflict
-from backend.filters import OrderingFilter
+from backend.filters import FilterBackend, OrderingFilter
 from products.filters import ProductFilter, ProductSearchFilter
 from products.models import CATEGORY_HAS_PRODUCTS, Category, Product
 from products.serializers import CategorySerializer, ProductSerializer
@@ -62,7 +61,7 @@ class CategoryViewSet(CatalogViewSet):
 
 class ProductViewSet(CatalogViewSet):
     serializer_class = ProductSerializer
-    filter_backends = [DjangoFilterBackend, ProductSearchFilter, OrderingFilter]
+    filter_backends = [FilterBackend, ProductSearchFilter, OrderingFilter]
     filterset_class = ProductFilter
     search_fields = ["name", "description", "sku"]
     search_description = "Words matched in name, description and SKU (any case); all must match."
