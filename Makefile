@@ -9,12 +9,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEV := DJANGO_DEBUG=true
 
-.PHONY: help install run serve test lint format schema clean
+.PHONY: help install run serve test e2e client chromium lint format schema clean
 
 help:
 	@echo "make run     set up and start the development server with demo data (SQLite)"
 	@echo "make test    set up, lint, run the whole suite and the schema drift check"
 	@echo "make serve   production server: migrate, collect static files, gunicorn (needs env)"
+	@echo "make e2e     browser, TypeScript-client and Schemathesis tests on a live server"
+	@echo "make client  regenerate the TypeScript client (clients/ts) from schema.yml"
 	@echo "make schema  regenerate schema.yml after an API change"
 	@echo "make format  format the code with ruff"
 
@@ -52,6 +54,29 @@ lint: install
 test: lint
 	$(DEV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
+
+E2E_STAMP := $(VENV)/.e2e-$(shell cat requirements-e2e.txt | cksum | cut -d' ' -f1)
+CLIENT := clients/ts
+
+$(E2E_STAMP): requirements-e2e.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-e2e.txt
+	rm -f $(VENV)/.e2e-* && touch $@
+
+$(CLIENT)/node_modules/.installed: $(CLIENT)/package.json $(CLIENT)/package-lock.json
+	cd $(CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's Chromium for the browser tests (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+client: $(CLIENT)/node_modules/.installed
+	cd $(CLIENT) && npm run --silent generate
+
+e2e: $(E2E_STAMP) $(CLIENT)/node_modules/.installed chromium
+	cd $(CLIENT) && npm run --silent check
+	$(BIN)/pytest -m e2e tests/e2e -p no:randomly
 
 schema: install
 	$(DEV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema.yml

@@ -15,4 +15,6 @@ class JSONRenderer(renderers.JSONRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if data is None:
             return b""
-        return orjson.dumps(data, default=_fallback.default)
+        indent = self.get_indent(accepted_media_type, renderer_context or {})
+        options = orjson.OPT_INDENT_2 if indent else 0  # the browsable API asks for indent
+        return orjson.dumps(data, default=_fallback.default, option=options)

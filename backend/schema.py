@@ -16,6 +16,7 @@ serves the API; this way it loads only when a schema is generated (viewsets also
 from drf_spectacular import openapi
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -85,6 +86,15 @@ class AutoSchema(openapi.AutoSchema):
         return (
             documented["request"] if "request" in documented else super().get_request_serializer()
         )
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        """A decimal that may not be negative says so in its pattern too (drf-spectacular's
+        pattern always allows a leading minus)."""
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        not_negative = getattr(field, "min_value", None) is not None and field.min_value >= 0
+        if isinstance(field, serializers.DecimalField) and not_negative and "pattern" in schema:
+            schema["pattern"] = schema["pattern"].replace("^-?", "^", 1)
+        return schema
 
     def get_response_serializers(self):
         documented = self._documented()

@@ -104,10 +104,12 @@ class ProductSerializer(StrictModelSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
         extra_kwargs = {
+            # The browsable API's form starts with the box ticked, as the model's default is.
+            "is_active": {"initial": True},
             "category": {
                 "help_text": "Category id, or null.",
                 "error_messages": {"does_not_exist": "There is no category with id {pk_value}."},
-            }
+            },
         }
 
     def validate_sku(self, value: str) -> str:

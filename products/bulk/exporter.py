@@ -7,21 +7,12 @@ Exporting what was imported gives the same rows back (ids, timestamps, decimals 
 import csv
 from datetime import UTC, datetime
 
+from products.bulk.rules import category_columns, product_columns
 from products.models import Category, Product
 
-CATEGORY_HEADER = ["id", "name", "slug", "description"]
-PRODUCT_HEADER = [
-    "id",
-    "name",
-    "sku",
-    "description",
-    "price",
-    "stock",
-    "is_active",
-    "category_id",
-    "created_at",
-    "updated_at",
-]
+# The columns import_catalog reads, in its order.
+CATEGORY_HEADER = list(category_columns())
+PRODUCT_HEADER = list(product_columns())
 CHUNK = 5000
 
 

@@ -6,6 +6,8 @@ that attaches a stale access token to every call can still log in, refresh or re
 
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -26,14 +28,11 @@ RESET_REQUESTED = (
     "It works once and expires in a few days."
 )
 TOKEN_REFUSED = {401: "The token is invalid, expired, already used or blacklisted."}
+VALID_TOKEN = OpenApiResponse(OpenApiTypes.OBJECT, description="`{}`: the token is valid.")
 
 
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField(read_only=True)
-
-
-class EmptySerializer(serializers.Serializer):
-    """`{}`"""
 
 
 class PublicAuthView:
@@ -79,7 +78,7 @@ class TokenVerifyView(jwt_views.TokenVerifyView):
     """Check a token: 200 if it is valid, unexpired, not blacklisted and its user active."""
 
     error_responses = {"post": TOKEN_REFUSED}
-    openapi = {"post": {"responses": {200: EmptySerializer}}}
+    openapi = {"post": {"responses": {200: VALID_TOKEN}}}
 
 
 class LogoutView(PublicAuthView, generics.GenericAPIView):

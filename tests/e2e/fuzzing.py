@@ -1,0 +1,307 @@
+"""Schemathesis hooks for test_schema_fuzzing.py.
+
+The `schemathesis` CLI loads this file in its own process (the `hooks` key of the configuration
+the test writes); the test passes the live server, the accounts and the mail directory through
+the environment. Not a test module: pytest never imports it.
+
+It does three things.
+
+Authentication. Every request carries the editor's access token (staff, with every catalog
+permission). Access tokens live five minutes, so a minute before one expires it is renewed
+through POST /auth/token/refresh/, rotating the refresh token, rather than by logging in again:
+the run fuzzes PUT and PATCH /users/me/ as the editor, which may rename it or change its email,
+and a refresh works by user id whatever the log-in name has become. Nothing else the editor can
+be made to do ends that session: it cannot deactivate itself (400) or touch a superuser (403),
+and a random `current_password` never changes its password. Should the chain still break, the
+session logs in again after the admin has put the account back.
+
+Real secrets where random ones can only be refused. Some operations take a value only the server
+issues: a refresh token (logout, refresh), any token (verify), a log-in (token), a reset link
+(password-reset/confirm), the current password (users/me/password). Generated values only ever
+reach their 400 and 401 answers. So for about half of the generated bodies of those operations
+(chosen by a hash of the body, so a replayed or shrunk case makes the same choice) a `before_call`
+hook puts a real, freshly issued value into those fields, leaving everything else as generated
+(other fields, extra properties, the media type). Those secrets belong to helper accounts
+registered for the purpose, never to the editor's own session: logging out or spending the
+refresh token the run authenticates with would end the run's session, so logout and refresh
+are fuzzed with tokens of their own.
+
+POST /users/me/password/ runs as a helper account too, with that account's own token. With its
+real current password injected, a generated `new_password` that passes the validators really
+changes the password (204) and revokes the account's other sessions; done to the editor, the
+editor's password would then be a random string the other end-to-end tests cannot log in with.
+The helper's password is followed from each 204, so later cases still know it.
+
+The editor may rename, re-address or deactivate any non-superuser account through PATCH
+/users/{id}/, helpers included; when a helper stops answering as expected the admin (a
+superuser, out of the editor's reach) puts it back and the injection is tried once more.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+import schemathesis
+
+BASE_URL = os.environ["FUZZ_BASE_URL"].rstrip("/")
+API = f"{BASE_URL}/api/v1"
+ACCOUNTS = json.loads(os.environ["FUZZ_ACCOUNTS"])
+MAIL_DIR = Path(os.environ["FUZZ_MAIL_DIR"])
+RENEW_BEFORE_EXPIRY = 60  # seconds
+TIMEOUT = 30
+
+LOGOUT = "POST /api/v1/auth/logout/"
+TOKEN = "POST /api/v1/auth/token/"
+TOKEN_REFRESH = "POST /api/v1/auth/token/refresh/"
+TOKEN_VERIFY = "POST /api/v1/auth/token/verify/"
+PASSWORD_RESET = "POST /api/v1/auth/password-reset/"
+PASSWORD_RESET_CONFIRM = "POST /api/v1/auth/password-reset/confirm/"
+PASSWORD_CHANGE = "POST /api/v1/users/me/password/"
+
+LOCK = threading.RLock()
+HTTP = requests.Session()
+
+
+class HarnessError(Exception):
+    """The harness could not do its part (log in, mint a token, read a reset mail)."""
+
+
+def _call(method: str, path: str, body: dict | None = None, token: str | None = None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return HTTP.request(method, f"{API}{path}", json=body, headers=headers, timeout=TIMEOUT)
+
+
+def _claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+@dataclass
+class Account:
+    username: str
+    email: str
+    password: str
+    id: int | None = None
+    pair: dict | None = field(default=None, repr=False)
+
+    def log_in(self) -> dict:
+        answer = _call(
+            "POST", "/auth/token/", {"username": self.username, "password": self.password}
+        )
+        if answer.status_code != 200:
+            raise HarnessError(f"{self.username} cannot log in: {answer.status_code} {answer.text}")
+        pair = answer.json()
+        self.id = int(_claims(pair["access"])["user_id"])
+        return pair
+
+    def access_token(self) -> str:
+        """The session's access token, renewed by rotation before it expires."""
+        if self.pair is None:
+            self.pair = self._log_in_or_repair()
+        elif _claims(self.pair["access"])["exp"] - time.time() < RENEW_BEFORE_EXPIRY:
+            answer = _call("POST", "/auth/token/refresh/", {"refresh": self.pair["refresh"]})
+            self.pair = answer.json() if answer.status_code == 200 else self._log_in_or_repair()
+        return self.pair["access"]
+
+    def _log_in_or_repair(self) -> dict:
+        try:
+            return self.log_in()
+        except HarnessError:
+            repair(self)
+            return self.log_in()
+
+
+ADMIN = Account(**ACCOUNTS["admin"])
+EDITOR = Account(**ACCOUNTS["editor"])
+# Helpers: the source of real tokens and log-ins, the account whose password is changed, and the
+# account whose password is reset. Registered on first use.
+HELPERS = {
+    "tokens": Account("fuzz-tokens", "fuzz-tokens@example.com", "Tokens-helper-pass-7"),
+    "password": Account("fuzz-password", "fuzz-password@example.com", "Password-helper-pass-7"),
+    "reset": Account("fuzz-reset", "fuzz-reset@example.com", "Reset-helper-pass-7"),
+}
+_registered = False
+
+
+def helper(role: str) -> Account:
+    global _registered
+    with LOCK:
+        if not _registered:
+            for account in HELPERS.values():
+                answer = _call(
+                    "POST",
+                    "/auth/register/",
+                    {
+                        "username": account.username,
+                        "email": account.email,
+                        "password": account.password,
+                    },
+                )
+                if answer.status_code != 201:
+                    raise HarnessError(f"cannot register {account.username}: {answer.text}")
+                account.id = answer.json()["id"]
+            _registered = True
+        return HELPERS[role]
+
+
+def repair(account: Account) -> None:
+    """Put an account back as the harness made it: name, email, active. The admin does it."""
+    if account.id is None:
+        raise HarnessError(f"{account.username} has no known id to repair")
+    answer = _call(
+        "PATCH",
+        f"/users/{account.id}/",
+        {"username": account.username, "email": account.email, "is_active": True},
+        token=ADMIN.access_token(),
+    )
+    if answer.status_code != 200:
+        raise HarnessError(f"the admin cannot repair {account.username}: {answer.text}")
+    account.pair = None
+
+
+def fresh_pair(account: Account) -> dict:
+    """A new session of `account` (a log-in of its own), to be spent by the case."""
+    try:
+        return account.log_in()
+    except HarnessError:
+        repair(account)
+        return account.log_in()
+
+
+def reset_link(account: Account) -> tuple[str, str]:
+    """Ask for a reset mail for `account` and read `uid` and `token` from the link it holds."""
+    for attempt in range(2):
+        seen = len(_links(account))
+        answer = _call("POST", "/auth/password-reset/", {"email": account.email})
+        links = _links(account)
+        if answer.status_code == 202 and len(links) > seen:
+            return links[-1]
+        if attempt == 0:
+            repair(account)  # deactivated or re-addressed by the fuzzer: no mail was sent
+    raise HarnessError(f"no reset mail for {account.email} in {MAIL_DIR}")
+
+
+def _links(account: Account) -> list[tuple[str, str]]:
+    uid = base64.urlsafe_b64encode(str(account.id).encode()).decode().rstrip("=")
+    links = []
+    for path in sorted(MAIL_DIR.glob("*"), key=lambda path: path.stat().st_mtime_ns):
+        for found_uid, token in re.findall(r"uid=([\w-]+)&token=([\w-]+)", path.read_text()):
+            if found_uid == uid:
+                links.append((found_uid, token))
+    return links
+
+
+def _chosen(value, salt: str) -> bool:
+    """Whether this case gets a real value: about half do, the same half on every replay."""
+    try:
+        text = json.dumps(value, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return hashlib.sha256(f"{salt}:{text}".encode()).digest()[0] % 2 == 0
+
+
+def _has_string(body: dict, *names: str) -> bool:
+    """Inject only into fields the case sends as strings: a field a negative case left out or
+    gave another type stays as generated."""
+    return all(isinstance(body.get(name), str) for name in names)
+
+
+def _strong_password(body: dict) -> str:
+    """A new password Django's validators accept. Generated ones hardly ever pass them (they
+    shrink towards "0"), which would leave the 204 answers untested."""
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=repr).encode()).hexdigest()
+    return f"Fz-{digest[:16]}"
+
+
+def _inject_secrets(label: str, body: dict) -> None:
+    if label in (LOGOUT, TOKEN_REFRESH) and _has_string(body, "refresh"):
+        body["refresh"] = fresh_pair(helper("tokens"))["refresh"]
+    elif label == TOKEN_VERIFY and _has_string(body, "token"):
+        kind = "access" if _chosen(body, "kind") else "refresh"
+        body["token"] = fresh_pair(helper("tokens"))[kind]
+    elif label == TOKEN and _has_string(body, "username", "password"):
+        account = helper("tokens")
+        body["username"] = account.username if _chosen(body, "login") else account.email
+        body["password"] = account.password
+    elif label == PASSWORD_RESET and _has_string(body, "email"):
+        body["email"] = helper("reset").email
+    elif label in (PASSWORD_RESET_CONFIRM, PASSWORD_CHANGE):
+        if _has_string(body, "new_password") and _chosen(body, "strong"):
+            body["new_password"] = _strong_password(body)
+        if label == PASSWORD_RESET_CONFIRM and _has_string(body, "uid", "token"):
+            body["uid"], body["token"] = reset_link(helper("reset"))
+        elif label == PASSWORD_CHANGE and _has_string(body, "current_password"):
+            body["current_password"] = helper("password").password
+
+
+def _inject_etags(case) -> None:
+    """A random If-Match or If-None-Match never matches, so a write would only ever get 412
+    and a read never 304. For about half the cases that send one, put in the current ETag of
+    what the request addresses (as the editor sees it), when there is one."""
+    headers = case.headers
+    if not headers:
+        return
+    for name in ("If-Match", "If-None-Match"):
+        value = headers.get(name)
+        request = [case.method, case.formatted_path, case.query, value, case.body]
+        if not isinstance(value, str) or not _chosen(request, name):
+            continue
+        try:
+            answer = HTTP.get(
+                f"{BASE_URL}{case.formatted_path}",
+                params=case.query,
+                headers={"Authorization": f"Bearer {EDITOR.access_token()}"},
+                timeout=TIMEOUT,
+            )
+        except (requests.RequestException, TypeError, ValueError):
+            continue  # a path or query only the server could make sense of: keep the value
+        if answer.status_code == 200 and answer.headers.get("ETag"):
+            headers[name] = answer.headers["ETag"]
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    with LOCK:
+        _inject_etags(case)
+        if isinstance(case.body, dict) and _chosen(case.body, "inject"):
+            _inject_secrets(case.operation.label, case.body)
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    if case.operation.label != PASSWORD_CHANGE:
+        return
+    with LOCK:
+        account = helper("password")
+        if response.status_code == 204:
+            account.password = case.body["new_password"]
+        elif response.status_code == 401 and account.pair is not None:
+            # Either the case sent a broken Authorization header on purpose, or the fuzzer
+            # deactivated the helper through PATCH /users/{id}/ and its tokens stopped at once.
+            me = _call("GET", "/users/me/", token=account.pair["access"])
+            if me.status_code == 401:
+                repair(account)
+
+
+@schemathesis.auth(refresh_interval=None, retry_on=[])
+class Tokens:
+    """The editor's bearer token on every request; the password helper's on its own operation.
+    (The auth endpoints ignore a bearer token, as an SPA that always sends one needs.)"""
+
+    def get(self, case, context):
+        with LOCK:
+            if context.operation.label == PASSWORD_CHANGE:
+                return helper("password").access_token()
+            return EDITOR.access_token()
+
+    def set(self, case, data, context):
+        if case.headers is None:
+            case.headers = {}
+        case.headers["Authorization"] = f"Bearer {data}"

@@ -1,0 +1,131 @@
+"""A live server for the end-to-end tests, as production runs it: gunicorn, DEBUG off,
+collected static files served by WhiteNoise, on a database of its own (SQLite in a temporary
+directory, so `make e2e` needs no service), with known accounts and a small catalog."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
+
+
+def _account(name: str) -> dict:
+    return {
+        "username": f"e2e-{name}",
+        "email": f"e2e-{name}@example.com",
+        "password": f"E2e-{name}-pass-1",
+    }
+
+
+ACCOUNTS = {
+    "admin": _account("admin"),  # superuser: the admin and every permission
+    "editor": _account("editor"),  # staff with every catalog permission, through a group
+    "customer": _account("customer"),  # an ordinary customer
+}
+
+SETUP_ACCOUNTS = """
+from django.contrib.auth.models import Group, Permission
+from users.models import User
+accounts = {accounts!r}
+editors, _ = Group.objects.get_or_create(name="Catalog editors")
+editors.permissions.set(Permission.objects.filter(content_type__app_label="products"))
+for role, account in accounts.items():
+    user = User.objects.create_user(**account)
+    user.is_staff = role in ("admin", "editor")
+    user.is_superuser = role == "admin"
+    user.save()
+    if role == "editor":
+        user.groups.add(editors)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen
+    directory: tempfile.TemporaryDirectory
+    log: Path
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+        self.directory.cleanup()
+
+
+def environment(directory: Path, **extra: str) -> dict:
+    return (
+        os.environ
+        | {
+            "DATABASE_URL": f"sqlite:///{directory / 'e2e.sqlite3'}",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": "e2e-only-signing-key-not-secret-0123456789abcdef",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "API_THROTTLE_ANON": "100000/min",
+            "API_THROTTLE_USER": "100000/min",
+            "API_THROTTLE_AUTH": "100000/min",
+            "EMAIL_URL": f"filemail:///{directory / 'mail'}",
+            "DJANGO_LOG_LEVEL": "INFO",  # the request log lines are part of what is tested
+        }
+        | extra
+    )
+
+
+def start(**extra_env: str) -> LiveServer:
+    """Migrate, collect static files, create the accounts and a demo catalog, start gunicorn."""
+    directory = tempfile.TemporaryDirectory(prefix="catalog-e2e-")
+    path = Path(directory.name)
+    env = environment(path, **extra_env)
+    manage = [PYTHON, "manage.py"]
+    for command in (
+        ["migrate", "--noinput", "--verbosity", "0"],
+        ["collectstatic", "--noinput", "--verbosity", "0"],
+        ["shell", "--command", SETUP_ACCOUNTS.format(accounts=ACCOUNTS)],
+        ["seed_demo", "--products", "60"],
+    ):
+        subprocess.run([*manage, *command], cwd=PROJECT, env=env, check=True, timeout=300,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+    port = free_port()
+    log = path / "gunicorn.log"
+    process = subprocess.Popen(
+        [GUNICORN, "--config", "backend/gunicorn.conf.py", "--workers", "2",
+         "--bind", f"127.0.0.1:{port}", "backend.wsgi:application"],
+        cwd=PROJECT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    server = LiveServer(f"http://127.0.0.1:{port}", process, directory, log)
+    _wait_until_ready(server)
+    return server
+
+
+def _wait_until_ready(server: LiveServer, timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{server.url}/readyz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"the live server did not start; see {server.log}")
