@@ -28,11 +28,11 @@ def none_match(if_none_match: str, etag: str) -> bool:
 
 
 def require_match(request, current_etag: str) -> None:
-    """412 unless If-Match is absent, `*`, or lists the current ETag (strong comparison)."""
-    header = request.headers.get("If-Match")
-    if header is None:
+    """412 unless If-Match is absent or empty, `*`, or lists the current ETag (strong
+    comparison)."""
+    tags = _listed(request.headers.get("If-Match", ""))
+    if not tags:  # absent or empty: no precondition (as Django's own conditional views read it)
         return
-    tags = _listed(header)
     if "*" not in tags and current_etag not in tags:
         raise PreconditionFailed()
 

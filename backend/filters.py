@@ -3,6 +3,7 @@
 from django import forms
 from django_filters import rest_framework as filters
 from rest_framework import filters as drf_filters
+from rest_framework.exceptions import ValidationError
 
 TIE_BREAKER = "-id"
 
@@ -35,9 +36,24 @@ class StrictBooleanFilter(filters.BooleanFilter):
 
 
 class SearchFilter(drf_filters.SearchFilter):
-    """DRF's search; a view's `search_description` says in the schema what it matches."""
+    """DRF's search, only on views that say what it searches (`search_fields`), with its
+    errors in the API's shape (`{"search": [...]}`; DRF raises a bare list for a NUL byte).
+    A view's `search_description` says in the schema what it matches."""
+
+    def filter_queryset(self, request, queryset, view):
+        if not getattr(view, "search_fields", None):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
+
+    def get_search_terms(self, request):
+        try:
+            return super().get_search_terms(request)
+        except ValidationError as exc:
+            raise ValidationError({self.search_param: exc.detail}) from exc
 
     def get_schema_operation_parameters(self, view):
+        if not getattr(view, "search_fields", None):
+            return []
         parameters = super().get_schema_operation_parameters(view)
         description = getattr(view, "search_description", None)
         for parameter in parameters:

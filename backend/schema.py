@@ -190,17 +190,23 @@ class AutoSchema(openapi.AutoSchema):
     def _error_response(self, status: int, description: str) -> dict:
         if status == 304:
             return {"description": description, "headers": {"ETag": ETAG_HEADER}}
-        name, schema = ("Error", ERROR_SCHEMA)
-        if status == 400:
-            name, schema = ("ValidationError", VALIDATION_ERROR_SCHEMA)
-        component = ResolvedComponent(
-            name=name, type=ResolvedComponent.SCHEMA, object=name, schema=schema
-        )
-        self.registry.register_on_missing(component)
-        content = {"application/json": {"schema": component.ref}}
+        error = self._component("Error", ERROR_SCHEMA)
+        fields = self._component("ValidationError", VALIDATION_ERROR_SCHEMA)
+        schema = error if status != 400 else fields
+        if status == 400 and self._accepts_body():  # an unparsable body is request-level
+            schema = {"oneOf": [fields, error]}
+            description = f"{description} A body that cannot be parsed gets `{{detail}}`."
+        content = {"application/json": {"schema": schema}}
         response = {"description": description, "content": content}
         if status == 429:
             response["headers"] = {
                 "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
             }
         return response
+
+    def _component(self, name: str, schema: dict) -> dict:
+        component = ResolvedComponent(
+            name=name, type=ResolvedComponent.SCHEMA, object=name, schema=schema
+        )
+        self.registry.register_on_missing(component)
+        return component.ref

@@ -4,8 +4,6 @@ The `schemathesis` CLI loads this file in its own process (the `hooks` key of th
 the test writes); the test passes the live server, the accounts and the mail directory through
 the environment. Not a test module: pytest never imports it.
 
-It does three things.
-
 Authentication. Every request carries the editor's access token (staff, with every catalog
 permission). Access tokens live five minutes, so a minute before one expires it is renewed
 through POST /auth/token/refresh/, rotating the refresh token, rather than by logging in again:
@@ -15,22 +13,26 @@ be made to do ends that session: it cannot deactivate itself (400) or touch a su
 and a random `current_password` never changes its password. Should the chain still break, the
 session logs in again after the admin has put the account back.
 
-Real secrets where random ones can only be refused. Some operations take a value only the server
-issues: a refresh token (logout, refresh), any token (verify), a log-in (token), a reset link
-(password-reset/confirm), the current password (users/me/password). Generated values only ever
-reach their 400 and 401 answers. So for about half of the generated bodies of those operations
-(chosen by a hash of the body, so a replayed or shrunk case makes the same choice) a `before_call`
-hook puts a real, freshly issued value into those fields, leaving everything else as generated
-(other fields, extra properties, the media type). Those secrets belong to helper accounts
-registered for the purpose, never to the editor's own session: logging out or spending the
-refresh token the run authenticates with would end the run's session, so logout and refresh
-are fuzzed with tokens of their own.
-
-POST /users/me/password/ runs as a helper account too, with that account's own token. With its
-real current password injected, a generated `new_password` that passes the validators really
-changes the password (204) and revokes the account's other sessions; done to the editor, the
-editor's password would then be a random string the other end-to-end tests cannot log in with.
-The helper's password is followed from each 204, so later cases still know it.
+Real values where random ones can only be refused. Some operations take a value only the server
+issues, and generated values only ever reach their 400 and 401 answers:
+- logout and refresh take a refresh token, verify any token, token a log-in: they get a fresh
+  session of a helper account. Never the editor's own session: logging out or spending the
+  refresh token the run authenticates with would end the run's session, so logout and refresh
+  are fuzzed with tokens of their own;
+- password-reset gets a helper's email (so a mail really goes out), password-reset/confirm the
+  `uid` and `token` of a link just mailed to that helper (read from the mail directory);
+- users/me/password gets its caller's current password. It runs as a helper with that helper's
+  own token: with the editor's, a valid new password would really change the editor's, which
+  the other end-to-end tests log in with. The helper's password is followed from each 204;
+- register, reset/confirm and users/me/password get a new password Django's validators accept
+  (generated ones shrink towards "0" and are refused as too short, so the 201 and 204 answers
+  would go untested);
+- a write with If-Match, a read with If-None-Match get the current ETag of what they address
+  (a generated one never matches: writes would only ever be 412, reads never 304).
+Each is done for about half of the cases concerned, chosen by a hash of the generated request,
+so a replayed or shrunk case makes the same choice; everything else stays as generated (other
+fields, extra properties, the media type), and a field a negative case left out or gave
+another type is left alone. A `before_call` hook does it, so the values are fresh when sent.
 
 The editor may rename, re-address or deactivate any non-superuser account through PATCH
 /users/{id}/, helpers included; when a helper stops answering as expected the admin (a
@@ -64,6 +66,7 @@ TOKEN_VERIFY = "POST /api/v1/auth/token/verify/"
 PASSWORD_RESET = "POST /api/v1/auth/password-reset/"
 PASSWORD_RESET_CONFIRM = "POST /api/v1/auth/password-reset/confirm/"
 PASSWORD_CHANGE = "POST /api/v1/users/me/password/"
+REGISTER = "POST /api/v1/auth/register/"
 
 LOCK = threading.RLock()
 HTTP = requests.Session()
@@ -232,6 +235,8 @@ def _inject_secrets(label: str, body: dict) -> None:
         body["password"] = account.password
     elif label == PASSWORD_RESET and _has_string(body, "email"):
         body["email"] = helper("reset").email
+    elif label == REGISTER and _has_string(body, "password"):
+        body["password"] = _strong_password(body)
     elif label in (PASSWORD_RESET_CONFIRM, PASSWORD_CHANGE):
         if _has_string(body, "new_password") and _chosen(body, "strong"):
             body["new_password"] = _strong_password(body)

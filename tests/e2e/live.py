@@ -78,6 +78,7 @@ def environment(directory: Path, **extra: str) -> dict:
         os.environ
         | {
             "DATABASE_URL": f"sqlite:///{directory / 'e2e.sqlite3'}",
+            "DJANGO_STATIC_ROOT": str(directory / "static"),
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": "e2e-only-signing-key-not-secret-0123456789abcdef",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",

@@ -2,21 +2,26 @@
 identical to schema.yml): API.md says the schema must describe exactly the contract, so every
 answer to every generated request has to be one the schema allows.
 
-The `schemathesis` CLI runs in a subprocess, configured by this module: every operation of the
-schema (nothing is excluded), authenticated as the editor (staff with every catalog
-permission), a fixed seed, at most MAX_EXAMPLES generated cases per operation in the fuzzing
-phase, all four phases (explicit examples, of which the schema has none; coverage: boundary and
-wrong-type values of every parameter and body field, the unexpected methods; fuzzing: random
-valid and invalid cases; stateful: chains of calls along inferred links), positive and negative
-data, on a single worker (the checks are deterministic, a multi-threaded run is not). The
-checks are the issue's: no server error, status code documented for the operation, response
-content type and body as documented. tests/e2e/fuzzing.py holds the hooks the CLI loads: the
-editor's token, renewed before it expires, and real tokens, log-ins and reset links for the
-operations random values can only be refused by.
+The `schemathesis` CLI runs in a subprocess, configured here:
+- every operation of the schema, nothing excluded, authenticated as the editor (staff with
+  every catalog permission); tests/e2e/fuzzing.py holds the hooks the CLI loads for that: the
+  editor's token, renewed before it expires, and real tokens, log-ins, reset links, passwords
+  and ETags where random values can only ever be refused (see there for which and why);
+- the issue's checks: no server error, a status code the operation documents, the documented
+  content type, a body that matches the documented schema (formats included);
+- all four phases: examples (the schema has none), coverage (boundary and wrong-type values of
+  every parameter and body field, missing fields, the methods an operation does not have),
+  fuzzing (at most MAX_EXAMPLES random cases per operation, valid and invalid) and stateful
+  (chains of calls along links Schemathesis infers from the responses);
+- a fixed SEED, and a single worker: the run is then reproducible, and several workers trip over
+  CPython 3.11's `ast` not being thread-safe ("SystemError: AST constructor recursion depth
+  mismatch" from Hypothesis, reported as a Schemathesis error).
 
-A failure lists each distinct failing check, the operation, the check, the response and a curl
-command that reproduces it. The full CLI output and its NDJSON event log stay in the test's
-temporary directory (named in the report).
+The test fails on any failing check, on any error of the run, and if an operation never once
+answered with success (then only its refusals were tested: the harness has lost its footing).
+The report lists each distinct failure: the operation, the check, what is wrong, the response
+and a curl command that reproduces it. The CLI's own output and its NDJSON event log stay in
+the test's temporary directory (named in the report).
 
 The run writes to the session's database: it registers accounts, creates, changes and deletes
 products and categories, and may rename or deactivate any account that is not a superuser. The
@@ -25,6 +30,7 @@ end-to-end tests can still log in with live.ACCOUNTS; the catalog is not restore
 """
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -38,14 +44,17 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.e2e import live
+
 SEED = 20240601
-MAX_EXAMPLES = 40
+MAX_EXAMPLES = 40  # per operation, in the fuzzing phase; the coverage phase adds its own
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
     "content_type_conformance",
     "response_schema_conformance",
 )
+HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 RUN_TIMEOUT = 15 * 60  # seconds; a run takes a few minutes
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 HOOKS = Path(__file__).with_name("fuzzing.py")
@@ -69,6 +78,9 @@ max-examples = {max_examples}
 database = "none"
 
 [phases.fuzzing.error-feedback]
+# It reads DRF's "A valid number is required." (a `price` of "" or "-") as "send a number" and
+# goes on sending numbers where the schema and the API want a decimal string: its "valid"
+# products would all be refused, leaving the 201 answers untested.
 enabled = false
 
 [output.sanitization]
@@ -99,38 +111,72 @@ def _log_in(server, account: dict) -> str:
     return answer.json()["access"]
 
 
+@pytest.fixture(scope="module")
+def live_server():
+    """A server of its own: the fuzzer creates, changes and deletes catalog rows freely, and the
+    other end-to-end tests count and page through the demo catalog."""
+    server = live.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def shared_accounts(live_server, accounts):
     """Put the editor's and the customer's accounts back as live.ACCOUNTS has them once the
     fuzzer is done: PUT/PATCH /users/me/ may rename the editor, PATCH /users/{id}/ may rename or
-    deactivate the customer. The fuzzer cannot touch the admin (a superuser), nor change a
-    password it does not know."""
+    deactivate the customer, and another account may since have taken the name or the email
+    they had (Schemathesis reuses values it saw in responses). The fuzzer cannot touch the admin
+    (a superuser), nor change a password it does not know."""
     admin = _log_in(live_server, accounts["admin"])
-    ids = {}
-    for role in ("editor", "customer"):
-        found = _api(
-            live_server, "GET", "/users/", admin, params={"search": accounts[role]["username"]}
-        ).json()["results"]
-        username = accounts[role]["username"]
-        ids[role] = next(user["id"] for user in found if user["username"] == username)
+    ids = {role: _find(live_server, admin, accounts[role])["id"] for role in ("editor", "customer")}
     yield
     admin = _log_in(live_server, accounts["admin"])
     for role, user_id in ids.items():
         account = accounts[role]
-        answer = _api(
+        for value in (account["username"], account["email"]):
+            holder = _find(live_server, admin, {"username": value, "email": value})
+            if holder is not None and holder["id"] != user_id:
+                _patch_user(
+                    live_server,
+                    admin,
+                    holder["id"],
+                    username=f"moved-{holder['id']}",
+                    email=f"moved-{holder['id']}@example.com",
+                )
+        _patch_user(
             live_server,
-            "PATCH",
-            f"/users/{user_id}/",
             admin,
-            json={
-                "username": account["username"],
-                "email": account["email"],
-                "first_name": "",
-                "last_name": "",
-                "is_active": True,
-            },
+            user_id,
+            username=account["username"],
+            email=account["email"],
+            first_name="",
+            last_name="",
+            is_active=True,
         )
-        assert answer.status_code == 200, f"could not restore {role}: {answer.text}"
+        _log_in(live_server, account)  # as the other end-to-end tests will
+
+
+def _find(server, token: str, account: dict) -> dict | None:
+    """The user whose username or email is the account's (ignoring case), if any."""
+    found = _api(
+        server, "GET", "/users/", token, params={"search": account["username"], "page_size": 100}
+    )
+    found = found.json()["results"]
+    if account["email"] != account["username"]:
+        more = _api(
+            server, "GET", "/users/", token, params={"search": account["email"], "page_size": 100}
+        )
+        found += more.json()["results"]
+    names = {account["username"].lower(), account["email"].lower()}
+    return next(
+        (user for user in found if {user["username"].lower(), user["email"].lower()} & names),
+        None,
+    )
+
+
+def _patch_user(server, token: str, user_id: int, **changes) -> None:
+    answer = _api(server, "PATCH", f"/users/{user_id}/", token, json=changes)
+    assert answer.status_code == 200, f"cannot restore user {user_id}: {answer.text}"
 
 
 def test_every_operation_answers_as_its_schema_says(
@@ -151,11 +197,12 @@ def test_every_operation_answers_as_its_schema_says(
         "FUZZ_BASE_URL": live_server.url,
         "FUZZ_ACCOUNTS": json.dumps(accounts),
         "FUZZ_MAIL_DIR": str(Path(live_server.directory.name) / "mail"),
-        "PYTHONHASHSEED": "0",
+        "PYTHONHASHSEED": "0",  # set and dict orders as well as the seed, run after run
     }
     env.pop("SCHEMATHESIS_HOOKS", None)
     started = time.monotonic()
-    with output.open("w") as log:
+    with output.open("w") as log, contextlib.suppress(subprocess.TimeoutExpired):
+        # Killed on timeout; the report then says the run did not complete.
         subprocess.run(
             [
                 SCHEMATHESIS,
@@ -177,7 +224,8 @@ def test_every_operation_answers_as_its_schema_says(
             check=False,
         )
     run = Run.read(reports, output, elapsed=time.monotonic() - started)
-    assert run.passed, run.report()
+    if not run.passed:
+        pytest.fail(run.report(), pytrace=False)
 
 
 # --- Reading the run -----------------------------------------------------------------------------
@@ -202,14 +250,35 @@ class Run:
     summary_document: dict = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    tested: set[str] = field(default_factory=set)
+    succeeded: set[str] = field(default_factory=set)
 
     @property
     def complete(self) -> bool:
         return bool(self.summary_document.get("complete"))
 
     @property
+    def never_succeeded(self) -> list[str]:
+        """Operations that never once answered with success (2xx, or 304): all the run
+        checked there is how they refuse, which says the harness is broken (its token, a
+        helper account) or the operation cannot succeed at all."""
+        return sorted(self.tested - self.succeeded)
+
+    @property
+    def all_tested(self) -> bool:
+        """Every operation of the schema was selected and tested (none skipped)."""
+        operations = self.summary_document.get("operations") or {}
+        return bool(operations) and operations.get("tested") == operations.get("total")
+
+    @property
     def passed(self) -> bool:
-        return self.complete and not self.failures and not self.errors
+        return (
+            self.complete
+            and self.all_tested
+            and not self.failures
+            and not self.errors
+            and not self.never_succeeded
+        )
 
     @classmethod
     def read(cls, reports: Path, output: Path, elapsed: float) -> "Run":
@@ -236,6 +305,13 @@ class Run:
         return run
 
     def _collect(self, recorder: dict, distinct: dict) -> None:
+        if recorder["label"].split(" ")[0] in HTTP_METHODS:  # not "Stateful tests"
+            self.tested.add(recorder["label"])
+        for case_id, interaction in recorder.get("interactions", {}).items():
+            case = recorder.get("cases", {}).get(case_id, {}).get("value") or {}
+            status = (interaction.get("response") or {}).get("status_code") or 0
+            if case and (200 <= status < 300 or status == 304):
+                self.succeeded.add(f"{case['method']} {case['path']}")
         for case_id, checks in recorder.get("checks", {}).items():
             for check in checks:
                 if check["status"] != "failure":
@@ -274,13 +350,16 @@ class Run:
             f"Schemathesis: seed {SEED}, at most {MAX_EXAMPLES} fuzzed cases per operation, "
             f"{operations.get('tested')}/{operations.get('total')} operations, "
             f"{cases.get('generated')} cases in {self.elapsed:.0f} s ({phases}); "
-            f"checks: {', '.join(CHECKS)}"
+            f"checks: {', '.join(CHECKS)}; exit status {document.get('exit_code')}"
         )
 
     def report(self) -> str:
         lines = [self.summary(), ""]
         if not self.complete:
             lines += [f"The run did not complete; see {self.output}:", _tail(self.output), ""]
+        elif not self.all_tested:
+            skipped = (self.summary_document.get("operations") or {}).get("skip_reasons")
+            lines += [f"Not every operation was tested (skipped: {skipped}).", ""]
         if self.failures:
             lines.append(f"{len(self.failures)} distinct failing checks:")
         for number, failure in enumerate(self.failures, 1):
@@ -292,9 +371,20 @@ class Run:
                 f"   Response: {failure.response}",
                 f"   Reproduce: {failure.curl}",
             ]
+        if self.never_succeeded:
+            lines += ["", "Operations that never answered with success (the harness's fault?):"]
+            lines += [f"- {operation}" for operation in self.never_succeeded]
         if self.errors:
             lines += ["", "Errors (the run could not test something):"]
             lines += [f"- {error}" for error in self.errors]
+        warnings = {
+            kind: labels
+            for kind, labels in (self.summary_document.get("warnings") or {}).items()
+            if labels
+        }
+        if warnings:
+            lines += ["", "Schemathesis warnings (they do not fail the test):"]
+            lines += [f"- {kind}: {', '.join(labels)}" for kind, labels in warnings.items()]
         lines += ["", f"Full output: {self.output}; events: {self.output.parent / 'reports'}"]
         return "\n".join(lines)
 
@@ -329,24 +419,34 @@ def _curl(request: dict | None) -> str:
             else:
                 parts += ["-H", _shell_quote(f"{name}: {value}")]
     body = _decode(request.get("body"))
-    if body is not None:
-        parts += ["--data-binary", _shell_quote(body)]
-    parts.append(_shell_quote(request["uri"]))
-    return " ".join(parts)
+    url = _shell_quote(request["uri"])
+    if body is None:
+        return " ".join([*parts, url])
+    if _is_printable(body) and not body.startswith(b"@"):
+        return " ".join([*parts, "--data-binary", shlex.quote(body.decode()), url])
+    # NUL bytes (no shell argument can hold one), control characters, invalid UTF-8, or a leading
+    # @ (curl would read a file of that name): printf writes the exact bytes to curl's stdin.
+    escaped = "".join(
+        chr(byte) if 0x20 <= byte < 0x7F and chr(byte) not in "\\'%" else f"\\x{byte:02x}"
+        for byte in body
+    )
+    return f"printf '{escaped}' | {' '.join([*parts, '--data-binary', '@-', url])}"
 
 
-def _shell_quote(value: str | bytes) -> str:
-    raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+def _is_printable(raw: bytes) -> bool:
     try:
-        text = raw.decode()
+        return raw.decode().isprintable()
     except UnicodeDecodeError:
-        text = None
-    if text is not None and text.isprintable():
-        return shlex.quote(text)
-    # Bash's $'...' quoting, byte by byte, for control characters and invalid UTF-8.
+        return False
+
+
+def _shell_quote(value: str) -> str:
+    if value.isprintable():
+        return shlex.quote(value)
+    # Bash's $'...' quoting, byte by byte, for control characters.
     escaped = "".join(
         chr(byte) if 0x20 <= byte < 0x7F and chr(byte) not in "\\'" else f"\\x{byte:02x}"
-        for byte in raw
+        for byte in value.encode("utf-8", "surrogatepass")
     )
     return f"$'{escaped}'"
 

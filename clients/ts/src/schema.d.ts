@@ -697,13 +697,13 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description The token is invalid, expired, already used or blacklisted. */
@@ -778,13 +778,13 @@ export interface operations {
                     "application/json": components["schemas"]["Detail"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Request body too large. */
@@ -849,13 +849,13 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Request body too large. */
@@ -921,13 +921,13 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Request body too large. */
@@ -993,13 +993,13 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Wrong credentials, unknown user or inactive user: one answer for all. */
@@ -1074,13 +1074,13 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description The token is invalid, expired, already used or blacklisted. */
@@ -1158,13 +1158,13 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description The token is invalid, expired, already used or blacklisted. */
@@ -1225,8 +1225,6 @@ export interface operations {
                 page?: number;
                 /** @description Results per page: default 20, at most 100 (larger is capped). */
                 page_size?: number;
-                /** @description A search term. */
-                search?: string;
             };
             header?: {
                 /** @description An ETag from an earlier answer: 304 with no body if it is still current. */
@@ -1328,13 +1326,13 @@ export interface operations {
                     "application/json": components["schemas"]["Category"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated, or the credentials or token are invalid or expired. */
@@ -1505,13 +1503,13 @@ export interface operations {
                     "application/json": components["schemas"]["Category"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated, or the credentials or token are invalid or expired. */
@@ -1706,13 +1704,13 @@ export interface operations {
                     "application/json": components["schemas"]["Category"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated, or the credentials or token are invalid or expired. */
@@ -1926,13 +1924,13 @@ export interface operations {
                     "application/json": components["schemas"]["Product"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated, or the credentials or token are invalid or expired. */
@@ -2103,13 +2101,13 @@ export interface operations {
                     "application/json": components["schemas"]["Product"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated, or the credentials or token are invalid or expired. */
@@ -2295,13 +2293,13 @@ export interface operations {
                     "application/json": components["schemas"]["Product"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated, or the credentials or token are invalid or expired. */
@@ -2559,13 +2557,13 @@ export interface operations {
                     "application/json": components["schemas"]["StaffUser"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated, or the credentials or token are invalid or expired. */
@@ -2715,13 +2713,13 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated, or the credentials or token are invalid or expired. */
@@ -2805,13 +2803,13 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated, or the credentials or token are invalid or expired. */
@@ -2894,13 +2892,13 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: the body names each field in error. */
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ValidationError"];
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated, or the credentials or token are invalid or expired. */
