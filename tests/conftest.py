@@ -1,5 +1,7 @@
 """Clients and actors shared by every test."""
 
+import importlib.util
+
 import pytest
 from django.conf import settings as configured
 from django.core.cache import cache
@@ -12,6 +14,11 @@ CATALOG_PERMISSIONS = [
     for model in ("product", "category")
     for action in ("add", "change", "delete", "view")
 ]
+
+# The end-to-end tests need requirements-e2e.txt, which `make e2e` installs; `make test` (and a
+# plain `pytest`) leaves them out, as it leaves out their marker.
+if not all(importlib.util.find_spec(name) for name in ("playwright", "schemathesis")):
+    collect_ignore = ["e2e"]
 
 # What settings.py configures, before the fast test hasher below replaces it.
 CONFIGURED_PASSWORD_HASHERS = list(configured.PASSWORD_HASHERS)
