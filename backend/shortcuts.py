@@ -29,9 +29,14 @@ import orjson
 from django.conf import settings
 from django.core import signals
 from django.http.request import HttpHeaders, split_domain_port, validate_host
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import APIException, Throttled
 
-from backend.exceptions import INTERNAL_ERROR, ServiceUnavailable, translate_exception
+from backend.exceptions import (
+    INTERNAL_ERROR,
+    ServiceUnavailable,
+    api_exception_handler,
+    translate_exception,
+)
 from backend.logs import REQUEST_ID_HEADER, incoming_request_id, log_request
 from backend.throttling import AnonRateThrottle
 
@@ -85,6 +90,12 @@ def json_answer(status: int, data, headers: dict | None = None) -> Answer:
     return Answer(
         status, orjson.dumps(data), {"Content-Type": "application/json", **(headers or {})}
     )
+
+
+def error_answer(exc: APIException, headers: dict | None = None) -> Answer:
+    """A request error as the full path's exception handler words it."""
+    response = api_exception_handler(exc, {})
+    return json_answer(response.status_code, response.data, headers)
 
 
 class ShortcutApplication:

@@ -23,8 +23,12 @@ class IdListField(forms.Field):
         values = value if isinstance(value, list | tuple) else [value]
         ids = []
         for raw in (v for v in values if v not in (None, "")):
-            if not str(raw).isdigit() or not 0 < int(raw) <= MAX_ID:
-                raise forms.ValidationError(f"'{raw}' is not a category id (a whole number).")
+            if not (str(raw).isascii() and str(raw).isdigit()) or not 0 < int(raw) <= MAX_ID:
+                raise forms.ValidationError(
+                    "'%(value)s' is not a category id (a whole number).",
+                    code="invalid",
+                    params={"value": raw},
+                )
             ids.append(int(raw))
         return ids
 

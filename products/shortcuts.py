@@ -2,19 +2,25 @@
 
 They give exactly what the full path (`products.viewsets.CatalogViewSet`) gives an anonymous
 caller, from the same pieces: the same visibility rule (`visible_to` an anonymous user), the
-same compiled row lookup and representation, the same rendering and ETag, and the same cached
-list pages (a list the cache does not have yet goes on to the full path, which stores it).
+same compiled row lookup and representation, the same list building (the viewset's own,
+called without Django's request cycle), rendering and ETag, and the same cached list pages.
 """
 
+import functools
+
 from django.contrib.auth.models import AnonymousUser
+from django.http import QueryDict
 from django.urls import reverse
+from rest_framework.exceptions import APIException
 
 from backend.conditional import etag_for, none_match
+from backend.exceptions import ServiceUnavailable, translate_exception
 from backend.prepared import RowByPk
-from backend.shortcuts import Answer, ShortcutRequest, json_answer
+from backend.shortcuts import Answer, ShortcutRequest, error_answer, json_answer
 from products import cache
 from products.models import Category, Product
 from products.serializers import CategorySerializer, ProductSerializer
+from products.views import CategoryViewSet, ProductViewSet
 from products.viewsets import VARY, list_cache_key, render
 
 NOT_FOUND = {"detail": "Not found."}
@@ -22,7 +28,7 @@ DETAIL_ALLOW = "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"
 LIST_ALLOW = "GET, POST, HEAD, OPTIONS"
 # Vary as the full path sends it: DRF's Accept, the view's own, the CORS middleware's origin.
 FOUND_VARY = f"Accept, {VARY}, origin"
-NOT_FOUND_VARY = "Accept, Cookie, origin"
+ERROR_VARY = "Accept, Cookie, origin"
 
 
 def routes():
@@ -45,6 +51,7 @@ def _pattern(url_name: str, tail: str = "") -> str:
 class CatalogReads:
     basename = ""
     serializer = None
+    viewset = None
 
     def __init__(self):
         self._rows = None
@@ -62,27 +69,37 @@ class CatalogReads:
             self._rows = RowByPk(self.rows())
         row = self._rows.get(pk)
         if row is None:
-            return json_answer(404, NOT_FOUND, {"Vary": NOT_FOUND_VARY, "Allow": DETAIL_ALLOW})
+            return json_answer(404, NOT_FOUND, {"Vary": ERROR_VARY, "Allow": DETAIL_ALLOW})
         body = render(self.serializer.represent_row(row))
         return _conditional(request, body, etag_for(body), DETAIL_ALLOW)
 
     def list(self, request: ShortcutRequest):
-        """Only a page the shared cache already has; the full path builds the others."""
-        if not cache.enabled():
+        if "format" in QueryDict(request.query_string):  # the full path knows ?format=
             return None
-        key = list_cache_key(
-            self.basename, "public", request.scheme, request.host, request.full_path
-        )
-        _, entry = cache.lookup(key)
-        if entry is None:
-            return None
-        body, etag = entry
-        return lambda: _conditional(request, body, etag, LIST_ALLOW)
+        return lambda: self._list(request)
+
+    def _list(self, request: ShortcutRequest) -> Answer:
+        build = functools.partial(self.viewset.anonymous_list, request.environ)
+        try:
+            if cache.enabled():
+                key = list_cache_key(
+                    self.basename, "public", request.scheme, request.host, request.full_path
+                )
+                body, etag = cache.cached(key, build)
+            else:
+                body, etag = build()
+        except Exception as exc:  # bad filters, a page past the end: a 4xx as the API says it
+            error = translate_exception(exc)
+            if not isinstance(error, APIException) or isinstance(error, ServiceUnavailable):
+                raise
+            return error_answer(error, {"Vary": ERROR_VARY, "Allow": LIST_ALLOW})
+        return _conditional(request, body, etag, LIST_ALLOW)
 
 
 class ProductReads(CatalogReads):
     basename = "product"
     serializer = ProductSerializer
+    viewset = ProductViewSet
 
     def rows(self):
         return Product.objects.visible_to(AnonymousUser()).as_rows()
@@ -91,6 +108,7 @@ class ProductReads(CatalogReads):
 class CategoryReads(CatalogReads):
     basename = "category"
     serializer = CategorySerializer
+    viewset = CategoryViewSet
 
     def rows(self):
         return Category.objects.with_product_count().as_rows()

@@ -3,6 +3,7 @@ writes that move the catalog version (API.md, "Conditional requests")."""
 
 import hashlib
 
+from django.core.handlers.wsgi import WSGIRequest
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.utils.cache import patch_vary_headers
@@ -10,6 +11,7 @@ from django.utils.http import urlencode
 from rest_framework import viewsets
 from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissions
 from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
+from rest_framework.request import Request
 
 from backend.conditional import etag_for, none_match, not_modified, require_match
 from backend.lazyschema import LazyAutoSchema
@@ -100,6 +102,15 @@ class CatalogViewSet(viewsets.ModelViewSet):
             return super().retrieve(request, *args, **kwargs)
         body = render(self.get_serializer_class().represent_row(self._object_row()))
         return self._conditional(request, body, etag_for(body))
+
+    @classmethod
+    def anonymous_list(cls, environ: dict) -> tuple[bytes, str]:
+        """The JSON list page (and its ETag) that `list` gives an anonymous caller, built from
+        the WSGI environ without Django's request cycle, for `products.shortcuts`: the same
+        filters, pagination and rendering. Bad parameters raise the API errors `list` would."""
+        request = Request(WSGIRequest(environ))  # no authenticators: the anonymous user
+        view = cls(request=request, args=(), kwargs={}, format_kwarg=None, action="list")
+        return view._render_list()
 
     def _render_list(self) -> tuple[bytes, str]:
         matching = self.filter_queryset(self.get_queryset())

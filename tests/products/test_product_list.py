@@ -385,13 +385,14 @@ def test_a_bad_parameter_is_a_400_naming_it(api_client, param, value):
     assert param in response.json()
 
 
-def test_a_bad_category_among_good_ones_is_a_400(api_client):
+@pytest.mark.parametrize("bad", ["x", "%zz", "50%", "%s", "\u00b2", "\u0661"])
+def test_a_bad_category_among_good_ones_is_a_400_quoting_it(api_client, bad):
     category = make_category()
 
-    response = api_client.get(f"{PRODUCTS_URL}?category={category.pk}&category=x")
+    response = api_client.get(PRODUCTS_URL, {"category": [category.pk, bad]})
 
     assert response.status_code == 400
-    assert "category" in response.json()
+    assert response.json() == {"category": [f"'{bad}' is not a category id (a whole number)."]}
 
 
 @pytest.mark.parametrize("value", ["maybe", "2", "yes"])
