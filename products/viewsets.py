@@ -15,16 +15,19 @@ from rest_framework.request import Request
 
 from backend.conditional import etag_for, none_match, not_modified, require_match
 from backend.lazyschema import LazyAutoSchema
-from backend.prepared import RowByPk
+from backend.prepared import CompiledCount, CompiledRows, RowByPk
 from backend.renderers import JSONRenderer
 from products import cache
 
 DEFERRED_JOIN_FROM = 1000  # rows skipped before a page's ids are looked up first
 NOT_COUNTED = {"page", "page_size", "ordering", "format"}
+PAGING = {"page", "page_size", "format"}
+MAX_LIST_PLANS = 256  # per process: distinct filter combinations beyond that evict the oldest
 VARY = "Authorization, Cookie"
 
 render = JSONRenderer().render
 _ROW_LOOKUPS: dict[tuple, RowByPk] = {}
+_LIST_PLANS: dict[tuple, "ListPlan"] = {}
 
 
 def list_cache_key(basename: str, audience: str, scheme: str, host: str, full_path: str) -> str:
@@ -41,28 +44,53 @@ def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-class PagedRows:
-    """What the paginator pages, built so that a deep page is as cheap as the first.
+class ListPlan:
+    """A list's SQL, compiled once per process for each set of filter, search and ordering
+    parameters: its count, and each page it has served. The same parameters always make the
+    same SQL (they were checked when the plan was made), so a request with them only runs it.
 
-    A page's ids are found first, in an index-only scan of the ordering's index, and only
+    A deep page's ids are found first, in an index-only scan of the ordering's index, and only
     those rows are then read (with their category), in the same statement: `OFFSET` then skips
-    index entries instead of whole rows. `count()` comes from the caller: the shared cache, or
-    the filtered queryset without the join `as_rows()` adds."""
+    index entries instead of whole rows."""
 
-    def __init__(self, matching, count):
+    MAX_PAGES = 64
+
+    def __init__(self, matching):
         self.matching = matching
+        self.count = CompiledCount(matching).fetch
+        self._pages: dict[tuple, CompiledRows] = {}
+
+    def rows(self, page: slice) -> list[dict]:
+        bounds = (page.start, page.stop)
+        compiled = self._pages.get(bounds)
+        if compiled is None:
+            if len(self._pages) >= self.MAX_PAGES:
+                self._pages.clear()
+            compiled = self._pages[bounds] = CompiledRows(self._page_rows(page))
+        return compiled.fetch()
+
+    def _page_rows(self, page: slice):
+        if (page.start or 0) < DEFERRED_JOIN_FROM:  # near the top, a plain LIMIT is as cheap
+            return self.matching.as_rows()[page]
+        return self.matching.as_rows().filter(pk__in=self.matching.values("pk")[page])
+
+
+class PagedRows:
+    """What the paginator pages: a plan's rows, with the count from the caller (the shared
+    cache, or the plan itself)."""
+
+    def __init__(self, plan: ListPlan, count):
+        self.plan = plan
         self._count = count
 
     def count(self) -> int:
         return self._count()
 
     def __getitem__(self, page: slice):
-        if (page.start or 0) < DEFERRED_JOIN_FROM:  # near the top, a plain LIMIT is as cheap
-            return self.matching.as_rows()[page]
-        return self.matching.as_rows().filter(pk__in=self.matching.values("pk")[page])
+        return self.plan.rows(page)
 
     def __getattr__(self, name):
-        return getattr(self.matching, name)
+        return getattr(self.plan.matching, name)
 
 
 class ReadOpenWriteByModelPermission(DjangoModelPermissions):
@@ -113,20 +141,34 @@ class CatalogViewSet(viewsets.ModelViewSet):
         return view._render_list()
 
     def _render_list(self) -> tuple[bytes, str]:
-        matching = self.filter_queryset(self.get_queryset())
-        count = self._shared_count(matching) if cache.enabled() else matching.count
-        page = self.paginate_queryset(PagedRows(matching, count))
+        plan = self._list_plan()
+        count = self._shared_count(plan.count) if cache.enabled() else plan.count
+        page = self.paginate_queryset(PagedRows(plan, count))
         represent = self.get_serializer_class().represent_row
         body = render(self.get_paginated_response([represent(row) for row in page]).data)
         return body, etag_for(body)
 
-    def _shared_count(self, matching):
+    def _list_plan(self) -> ListPlan:
+        params = self.request.query_params.lists()
+        filters = tuple(
+            sorted((name, tuple(values)) for name, values in params if name not in PAGING)
+        )
+        key = (type(self), self.audience(), filters)
+        plan = _LIST_PLANS.get(key)
+        if plan is None:
+            plan = ListPlan(self.filter_queryset(self.get_queryset()))  # 400s come from here
+            if len(_LIST_PLANS) >= MAX_LIST_PLANS:
+                del _LIST_PLANS[next(iter(_LIST_PLANS))]  # the oldest
+            _LIST_PLANS[key] = plan
+        return plan
+
+    def _shared_count(self, count):
         """Pages of one filtered list share its count: key without page, size or order."""
         params = sorted(
             (k, v) for k, v in self.request.query_params.lists() if k not in NOT_COUNTED
         )
         key = f"{self._cache_prefix('count')}:{_digest(urlencode(params, doseq=True))}"
-        return lambda: cache.cached(key, matching.count)
+        return lambda: cache.cached(key, count)
 
     def _list_key(self, request) -> str:
         path = request.get_full_path()

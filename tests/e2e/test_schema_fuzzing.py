@@ -13,8 +13,9 @@ The `schemathesis` CLI runs in a subprocess, configured here:
   every parameter and body field, missing fields, the methods an operation does not have),
   fuzzing (at most MAX_EXAMPLES random cases per operation, valid and invalid) and stateful
   (chains of calls along links Schemathesis infers from the responses);
-- a fixed SEED, and a single worker: the run is then reproducible, and several workers trip over
-  CPython 3.11's `ast` not being thread-safe ("SystemError: AST constructor recursion depth
+- a fixed SEED (FUZZ_SEED overrides it, FUZZ_MAX_EXAMPLES the number of cases), and a single
+  worker: the run is then reproducible, and several workers trip over CPython 3.11's `ast` not
+  being thread-safe ("SystemError: AST constructor recursion depth
   mismatch" from Hypothesis, reported as a Schemathesis error).
 
 The test fails on any failing check, on any error of the run, and if an operation never once
@@ -46,8 +47,9 @@ import requests
 
 from tests.e2e import live
 
-SEED = 20240601
-MAX_EXAMPLES = 40  # per operation, in the fuzzing phase; the coverage phase adds its own
+# CI's fixed run; FUZZ_SEED and FUZZ_MAX_EXAMPLES explore further (see the README).
+SEED = int(os.environ.get("FUZZ_SEED", "20240601"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "40"))  # per operation, fuzzing phase
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",

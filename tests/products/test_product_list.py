@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from products import viewsets
 from products.models import Category
 from tests.factories import make_category, make_product
 
@@ -600,3 +601,60 @@ def test_category_list_costs_at_most_two_queries_whatever_the_page_size(api_clie
 
     assert len(small) == len(large), "\n".join(large)
     assert len(large) <= 2  # a count, and the page with its product counts
+
+
+# --- Compiled list SQL (products/viewsets.py: ListPlan) ------------------------------------------
+
+
+def test_a_repeated_list_compiles_its_sql_once_and_still_reads_fresh_rows(api_client):
+    first = make_product(name="Oak lamp")
+    url_params = {"search": "lamp", "ordering": "name"}
+    before = api_client.get(PRODUCTS_URL, url_params).json()
+
+    second = make_product(name="Ash lamp")
+    first.price = Decimal("1.23")
+    first.save()
+    make_product(name="Oak lamp, old", is_active=False)
+    after = api_client.get(PRODUCTS_URL, url_params).json()
+
+    assert [row["id"] for row in before["results"]] == [first.pk]
+    assert [row["id"] for row in after["results"]] == [second.pk, first.pk]
+    assert after["count"] == 2
+    assert after["results"][1]["price"] == "1.23"
+
+
+def test_a_compiled_list_is_kept_apart_for_staff_and_for_everyone_else(api_client, staff_client):
+    on_sale = make_product(name="Lamp")
+    withdrawn = make_product(name="Old lamp", is_active=False)
+
+    public = api_client.get(PRODUCTS_URL, {"search": "lamp"}).json()
+    staff = staff_client.get(PRODUCTS_URL, {"search": "lamp"}).json()
+    public_again = api_client.get(PRODUCTS_URL, {"search": "lamp"}).json()
+
+    assert [row["id"] for row in public["results"]] == [on_sale.pk]
+    assert sorted(row["id"] for row in staff["results"]) == sorted([on_sale.pk, withdrawn.pk])
+    assert public_again == public
+
+
+def test_compiled_lists_are_bounded_per_process_and_evicted_ones_still_answer(
+    api_client, monkeypatch
+):
+    monkeypatch.setattr(viewsets, "MAX_LIST_PLANS", 3)
+    monkeypatch.setattr(viewsets, "_LIST_PLANS", {})
+    products = [make_product(stock=n) for n in range(1, 6)]
+
+    answers = [api_client.get(PRODUCTS_URL, {"ordering": "stock", "x": n}) for n in range(5)]
+    answers += [api_client.get(PRODUCTS_URL, {"ordering": "-stock", "page_size": 2, "page": 3})]
+
+    assert len(viewsets._LIST_PLANS) == 3
+    assert all(answer.status_code == 200 for answer in answers)
+    assert [row["id"] for row in answers[-1].json()["results"]] == [products[0].pk]
+
+
+def test_a_list_nothing_matches_costs_only_its_count(api_client, django_assert_num_queries):
+    make_product(name="Chair")
+
+    with django_assert_num_queries(1):
+        response = api_client.get(PRODUCTS_URL, {"search": "table"})
+
+    assert response.json() == {"count": 0, "next": None, "previous": None, "results": []}
