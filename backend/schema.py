@@ -79,7 +79,15 @@ class AutoSchema(openapi.AutoSchema):
         return self._documented().get("summary") or super().get_summary()
 
     def get_description(self):
-        return self._documented().get("description") or super().get_description()
+        """The `openapi` description, else the action's or the view's own docstring. A docstring
+        inherited from a base class (CatalogViewSet's, say) is written for developers of this
+        code, not for API clients, so it never becomes an operation's description."""
+        documented = self._documented().get("description")
+        if documented:
+            return documented
+        if type(self.view).__dict__.get("__doc__") is None:
+            return ""
+        return super().get_description()
 
     def get_request_serializer(self):
         documented = self._documented()

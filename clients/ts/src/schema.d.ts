@@ -145,14 +145,7 @@ export interface paths {
          */
         get: operations["categories_list"];
         put?: never;
-        /**
-         * Create a category (`products.add_category`)
-         * @description A ModelViewSet whose JSON reads are plain rows rendered once, with an ETag, answered 304
-         *     when the client has them; list pages are shared through the cache. Writes honour If-Match
-         *     and tell the caches the catalog changed. (The browsable API keeps DRF's generic path.)
-         *
-         *     Subclasses give `get_queryset()` (who sees what) and a serializer with `represent_row`.
-         */
+        /** Create a category (`products.add_category`) */
         post: operations["categories_create"];
         delete?: never;
         options?: never;
@@ -167,23 +160,9 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * Read a category
-         * @description A ModelViewSet whose JSON reads are plain rows rendered once, with an ETag, answered 304
-         *     when the client has them; list pages are shared through the cache. Writes honour If-Match
-         *     and tell the caches the catalog changed. (The browsable API keeps DRF's generic path.)
-         *
-         *     Subclasses give `get_queryset()` (who sees what) and a serializer with `represent_row`.
-         */
+        /** Read a category */
         get: operations["categories_retrieve"];
-        /**
-         * Replace a category (`products.change_category`)
-         * @description A ModelViewSet whose JSON reads are plain rows rendered once, with an ETag, answered 304
-         *     when the client has them; list pages are shared through the cache. Writes honour If-Match
-         *     and tell the caches the catalog changed. (The browsable API keeps DRF's generic path.)
-         *
-         *     Subclasses give `get_queryset()` (who sees what) and a serializer with `represent_row`.
-         */
+        /** Replace a category (`products.change_category`) */
         put: operations["categories_update"];
         post?: never;
         /**
@@ -193,14 +172,7 @@ export interface paths {
         delete: operations["categories_destroy"];
         options?: never;
         head?: never;
-        /**
-         * Change a category (`products.change_category`)
-         * @description A ModelViewSet whose JSON reads are plain rows rendered once, with an ETag, answered 304
-         *     when the client has them; list pages are shared through the cache. Writes honour If-Match
-         *     and tell the caches the catalog changed. (The browsable API keeps DRF's generic path.)
-         *
-         *     Subclasses give `get_queryset()` (who sees what) and a serializer with `represent_row`.
-         */
+        /** Change a category (`products.change_category`) */
         patch: operations["categories_partial_update"];
         trace?: never;
     };
@@ -217,14 +189,7 @@ export interface paths {
          */
         get: operations["products_list"];
         put?: never;
-        /**
-         * Create a product (`products.add_product`)
-         * @description A ModelViewSet whose JSON reads are plain rows rendered once, with an ETag, answered 304
-         *     when the client has them; list pages are shared through the cache. Writes honour If-Match
-         *     and tell the caches the catalog changed. (The browsable API keeps DRF's generic path.)
-         *
-         *     Subclasses give `get_queryset()` (who sees what) and a serializer with `represent_row`.
-         */
+        /** Create a product (`products.add_product`) */
         post: operations["products_create"];
         delete?: never;
         options?: never;
@@ -244,35 +209,14 @@ export interface paths {
          * @description An inactive product is 404 except for staff.
          */
         get: operations["products_retrieve"];
-        /**
-         * Replace a product (`products.change_product`)
-         * @description A ModelViewSet whose JSON reads are plain rows rendered once, with an ETag, answered 304
-         *     when the client has them; list pages are shared through the cache. Writes honour If-Match
-         *     and tell the caches the catalog changed. (The browsable API keeps DRF's generic path.)
-         *
-         *     Subclasses give `get_queryset()` (who sees what) and a serializer with `represent_row`.
-         */
+        /** Replace a product (`products.change_product`) */
         put: operations["products_update"];
         post?: never;
-        /**
-         * Delete a product (`products.delete_product`)
-         * @description A ModelViewSet whose JSON reads are plain rows rendered once, with an ETag, answered 304
-         *     when the client has them; list pages are shared through the cache. Writes honour If-Match
-         *     and tell the caches the catalog changed. (The browsable API keeps DRF's generic path.)
-         *
-         *     Subclasses give `get_queryset()` (who sees what) and a serializer with `represent_row`.
-         */
+        /** Delete a product (`products.delete_product`) */
         delete: operations["products_destroy"];
         options?: never;
         head?: never;
-        /**
-         * Change a product (`products.change_product`)
-         * @description A ModelViewSet whose JSON reads are plain rows rendered once, with an ETag, answered 304
-         *     when the client has them; list pages are shared through the cache. Writes honour If-Match
-         *     and tell the caches the catalog changed. (The browsable API keeps DRF's generic path.)
-         *
-         *     Subclasses give `get_queryset()` (who sees what) and a serializer with `represent_row`.
-         */
+        /** Change a product (`products.change_product`) */
         patch: operations["products_partial_update"];
         trace?: never;
     };
