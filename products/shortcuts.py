@@ -1,9 +1,10 @@
 """The catalog's anonymous JSON reads, answered by `backend.shortcuts` ahead of Django.
 
 They give exactly what the full path (`products.viewsets.CatalogViewSet`) gives an anonymous
-caller, from the same pieces: the same visibility rule (`visible_to` an anonymous user), the
-same compiled row lookup and representation, the same list building (the viewset's own,
-called without Django's request cycle), rendering and ETag, and the same cached list pages.
+caller, from the viewset's own pieces: its rule of who sees what (`queryset_for` an anonymous
+user), its compiled row lookup (the same object), its representation, its list building
+(called without Django's request cycle), the same rendering and ETag, and the same cached list
+pages (the same keys).
 """
 
 import functools
@@ -15,11 +16,8 @@ from rest_framework.exceptions import APIException
 
 from backend.conditional import etag_for, none_match
 from backend.exceptions import ServiceUnavailable, translate_exception
-from backend.prepared import RowByPk
 from backend.shortcuts import Answer, ShortcutRequest, error_answer, json_answer
 from products import cache
-from products.models import Category, Product
-from products.serializers import CategorySerializer, ProductSerializer
 from products.views import CategoryViewSet, ProductViewSet
 from products.viewsets import VARY, list_cache_key, render
 
@@ -34,11 +32,13 @@ ERROR_VARY = "Accept, Cookie, origin"
 def routes():
     """(path pattern, handler) pairs, the paths taken from the URL configuration."""
     detail = r"(?P<pk>[0-9]+)/"
+    products = CatalogReads(ProductViewSet, "product")
+    categories = CatalogReads(CategoryViewSet, "category")
     return [
-        (_pattern("product-detail", detail), ProductReads().detail),
-        (_pattern("category-detail", detail), CategoryReads().detail),
-        (_pattern("product-list"), ProductReads().list),
-        (_pattern("category-list"), CategoryReads().list),
+        (_pattern("product-detail", detail), products.detail),
+        (_pattern("category-detail", detail), categories.detail),
+        (_pattern("product-list"), products.list),
+        (_pattern("category-list"), categories.list),
     ]
 
 
@@ -48,16 +48,18 @@ def _pattern(url_name: str, tail: str = "") -> str:
     return reverse(url_name, kwargs={"pk": 1}).removesuffix("1/") + tail
 
 
+ANONYMOUS = AnonymousUser()
+
+
 class CatalogReads:
-    basename = ""
-    serializer = None
-    viewset = None
+    """A catalog viewset's anonymous reads: who sees what, the row lookup, the representation
+    and the list building are the viewset's own."""
 
-    def __init__(self):
-        self._rows = None
-
-    def rows(self):
-        raise NotImplementedError
+    def __init__(self, viewset, basename: str):
+        self.viewset = viewset
+        self.basename = basename
+        self.represent = viewset.serializer_class.represent_row
+        self.audience = viewset.audience_of(ANONYMOUS)
 
     def detail(self, request: ShortcutRequest, pk: str):
         if request.query_string:  # ?format= and the like: the full path knows them
@@ -65,12 +67,10 @@ class CatalogReads:
         return lambda: self._detail(request, int(pk))
 
     def _detail(self, request: ShortcutRequest, pk: int) -> Answer:
-        if self._rows is None:
-            self._rows = RowByPk(self.rows())
-        row = self._rows.get(pk)
+        row = self.viewset.row_lookup(ANONYMOUS).get(pk)
         if row is None:
             return json_answer(404, NOT_FOUND, {"Vary": ERROR_VARY, "Allow": DETAIL_ALLOW})
-        body = render(self.serializer.represent_row(row))
+        body = render(self.represent(row))
         return _conditional(request, body, etag_for(body), DETAIL_ALLOW)
 
     def list(self, request: ShortcutRequest):
@@ -83,7 +83,7 @@ class CatalogReads:
         try:
             if cache.enabled():
                 key = list_cache_key(
-                    self.basename, "public", request.scheme, request.host, request.full_path
+                    self.basename, self.audience, request.scheme, request.host, request.full_path
                 )
                 body, etag = cache.cached(key, build)
             else:
@@ -94,24 +94,6 @@ class CatalogReads:
                 raise
             return error_answer(error, {"Vary": ERROR_VARY, "Allow": LIST_ALLOW})
         return _conditional(request, body, etag, LIST_ALLOW)
-
-
-class ProductReads(CatalogReads):
-    basename = "product"
-    serializer = ProductSerializer
-    viewset = ProductViewSet
-
-    def rows(self):
-        return Product.objects.visible_to(AnonymousUser()).as_rows()
-
-
-class CategoryReads(CatalogReads):
-    basename = "category"
-    serializer = CategorySerializer
-    viewset = CategoryViewSet
-
-    def rows(self):
-        return Category.objects.with_product_count().as_rows()
 
 
 def _conditional(request: ShortcutRequest, body: bytes, etag: str, allow: str) -> Answer:

@@ -49,7 +49,8 @@ class CategoryViewSet(CatalogViewSet):
         },
     }
 
-    def get_queryset(self):
+    @classmethod
+    def queryset_for(cls, user):
         return Category.objects.with_product_count()
 
     def perform_destroy(self, instance):
@@ -86,8 +87,10 @@ class ProductViewSet(CatalogViewSet):
         "destroy": {"summary": "Delete a product (`products.delete_product`)"},
     }
 
-    def get_queryset(self):
-        return Product.objects.visible_to(self.request.user).for_api()
+    @classmethod
+    def queryset_for(cls, user):
+        return Product.objects.visible_to(user).for_api()
 
-    def audience(self) -> str:
-        return "staff" if self.request.user.is_staff else "public"
+    @classmethod
+    def audience_of(cls, user) -> str:
+        return "staff" if user.is_staff else "public"

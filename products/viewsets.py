@@ -107,7 +107,8 @@ class CatalogViewSet(viewsets.ModelViewSet):
     when the client has them; list pages are shared through the cache. Writes honour If-Match
     and tell the caches the catalog changed. (The browsable API keeps DRF's generic path.)
 
-    Subclasses give `get_queryset()` (who sees what) and a serializer with `represent_row`."""
+    Subclasses give `queryset_for(user)` (who sees what), `audience_of(user)` when callers see
+    different things, and a serializer with `represent_row`."""
 
     permission_classes = [ReadOpenWriteByModelPermission]
     lookup_value_converter = "int"
@@ -179,19 +180,35 @@ class CatalogViewSet(viewsets.ModelViewSet):
     def _cache_prefix(self, kind: str) -> str:
         return f"catalog:{kind}:{self.basename}:{self.audience()}"
 
-    def audience(self) -> str:
+    @classmethod
+    def queryset_for(cls, user):
+        raise NotImplementedError
+
+    @classmethod
+    def audience_of(cls, user) -> str:
         """Callers who see the same representations share cached ones."""
         return "all"
 
-    def _object_row(self) -> dict:
-        """The object as a row. List parameters do not narrow a detail: who may see it is
-        `get_queryset()`'s business alone, and it depends on the caller only through
-        `audience()`, so the compiled lookup is kept per audience."""
-        key = (type(self), self.audience())
+    @classmethod
+    def row_lookup(cls, user) -> RowByPk:
+        """The compiled by-id lookup of what `user` may see. List parameters do not narrow a
+        detail: who may see it depends on the caller only through `audience_of()`, so the
+        lookup is kept per audience."""
+        key = (cls, cls.audience_of(user))
         lookup = _ROW_LOOKUPS.get(key)
         if lookup is None:
-            lookup = _ROW_LOOKUPS[key] = RowByPk(self.get_queryset().as_rows())
-        row = lookup.get(self.kwargs[self.lookup_field])
+            lookup = _ROW_LOOKUPS[key] = RowByPk(cls.queryset_for(user).as_rows())
+        return lookup
+
+    def get_queryset(self):
+        return self.queryset_for(self.request.user)
+
+    def audience(self) -> str:
+        return self.audience_of(self.request.user)
+
+    def _object_row(self) -> dict:
+        """The object as a row (404 if the caller may not see it)."""
+        row = self.row_lookup(self.request.user).get(self.kwargs[self.lookup_field])
         if row is None:
             raise Http404
         self.check_object_permissions(self.request, row)

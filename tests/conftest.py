@@ -8,6 +8,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.factories import DEFAULT_PASSWORD, grant, make_staff, make_user
+from users.models import User
 
 CATALOG_PERMISSIONS = [
     f"products.{action}_{model}"
@@ -83,6 +84,18 @@ def customer_client(customer):
 def staff_client(staff):
     client = APIClient()
     client.force_authenticate(staff)
+    return client
+
+
+@pytest.fixture
+def superuser():
+    return User.objects.create_superuser("root", "root@example.com", DEFAULT_PASSWORD)
+
+
+@pytest.fixture
+def admin_client(client, superuser):
+    """Django's test client with a superuser's admin session (replaces pytest-django's own)."""
+    client.force_login(superuser)
     return client
 
 

@@ -12,8 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from products.models import Category, Product
-from tests.factories import DEFAULT_PASSWORD, grant, make_category, make_product, make_user
-from users.models import User
+from tests.factories import grant, make_category, make_product, make_user
 
 PRODUCT_CHANGELIST_URL = "/admin/products/product/"
 PRODUCT_ADD_URL = "/admin/products/product/add/"
@@ -34,17 +33,6 @@ PRODUCT_COLUMNS = [
 
 def product_change_url(pk: int) -> str:
     return f"{PRODUCT_CHANGELIST_URL}{pk}/change/"
-
-
-@pytest.fixture
-def superuser():
-    return User.objects.create_superuser("root", "root@example.com", DEFAULT_PASSWORD)
-
-
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
 
 
 def listed_pks(response) -> list[int]:

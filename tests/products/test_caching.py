@@ -12,8 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from products.models import Category, Product
-from tests.factories import DEFAULT_PASSWORD, make_category, make_product, make_products
-from users.models import User
+from tests.factories import make_category, make_product, make_products
 
 PRODUCTS_URL = "/api/v1/products/"
 CATEGORIES_URL = "/api/v1/categories/"
@@ -25,17 +24,6 @@ PRODUCT_HEADER = "id,name,sku,description,price,stock,is_active,category_id,crea
 @pytest.fixture(autouse=True)
 def _catalog_caches_on(_fast_and_isolated, settings):
     settings.API_CACHE_SECONDS = 300
-
-
-@pytest.fixture
-def superuser():
-    return User.objects.create_superuser("root", "root@example.com", DEFAULT_PASSWORD)
-
-
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
 
 
 @pytest.fixture

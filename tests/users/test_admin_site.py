@@ -21,11 +21,6 @@ REFRESH_URL = "/api/v1/auth/token/refresh/"
 
 
 @pytest.fixture
-def superuser():
-    return User.objects.create_superuser("root", "root@example.com", DEFAULT_PASSWORD)
-
-
-@pytest.fixture
 def admin_client_logged_in(client, superuser):
     """Logged in through the admin's own log-in form, as a person would."""
     response = client.post(
