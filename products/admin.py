@@ -4,28 +4,11 @@ queries, no full-table count on filtered lists)."""
 from django.contrib import admin, messages
 from django.db.models import Count
 
-from products.cache import catalog_changed
 from products.models import Category, Product
 
 
-class CatalogAdmin(admin.ModelAdmin):
-    """Every admin write tells the API's caches that the catalog changed."""
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        catalog_changed()
-
-    def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        catalog_changed()
-
-    def delete_queryset(self, request, queryset):
-        super().delete_queryset(request, queryset)
-        catalog_changed()
-
-
 @admin.register(Category)
-class CategoryAdmin(CatalogAdmin):
+class CategoryAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "active_products", "all_products")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
@@ -44,7 +27,7 @@ class CategoryAdmin(CatalogAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(CatalogAdmin):
+class ProductAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "sku",

@@ -15,8 +15,6 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
-from products.cache import catalog_changed
-
 CATEGORY_NAME_TAKEN = "A category with this name already exists."
 CATEGORY_SLUG_TAKEN = "A category with this slug already exists."
 CATEGORY_HAS_PRODUCTS = "This category still has products: move or delete them first."
@@ -133,9 +131,7 @@ class ProductQuerySet(models.QuerySet):
     def set_active(self, is_active: bool) -> int:
         """Put on sale or take off sale in one statement; `updated_at` moves with the change."""
         changed = self.exclude(is_active=is_active)
-        count = changed.update(is_active=is_active, updated_at=timezone.now())
-        catalog_changed()
-        return count
+        return changed.update(is_active=is_active, updated_at=timezone.now())
 
 
 class Product(models.Model):
@@ -198,3 +194,15 @@ class Product(models.Model):
     @property
     def in_stock(self) -> bool:
         return self.stock > 0
+
+
+class CatalogVersion(models.Model):
+    """How often each part of the catalog has changed: `<table>` for rows added or removed,
+    `<table>.<column>` for values changed. Moved only by database triggers (migration 0004),
+    read by the caches (`products.versions`)."""
+
+    topic = models.CharField(max_length=200, primary_key=True)
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.topic} @ {self.version}"

@@ -49,8 +49,7 @@ class CategoryViewSet(CatalogViewSet):
         },
     }
 
-    @classmethod
-    def queryset_for(cls, user):
+    def get_queryset(self):
         return Category.objects.with_product_count()
 
     def perform_destroy(self, instance):
@@ -87,10 +86,5 @@ class ProductViewSet(CatalogViewSet):
         "destroy": {"summary": "Delete a product (`products.delete_product`)"},
     }
 
-    @classmethod
-    def queryset_for(cls, user):
-        return Product.objects.visible_to(user).for_api()
-
-    @classmethod
-    def audience_of(cls, user) -> str:
-        return "staff" if user.is_staff else "public"
+    def get_queryset(self):
+        return Product.objects.visible_to(self.request.user).for_api()

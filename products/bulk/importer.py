@@ -16,7 +16,6 @@ from django.utils import timezone
 from products.bulk.csvfiles import CsvRow, read_rows
 from products.bulk.rules import CellError, category_columns, product_columns, slug_for
 from products.bulk.staging import Staging
-from products.cache import catalog_changed
 from products.models import Category, Product, search_index
 
 CATEGORY_REQUIRED = ["name", "slug"]
@@ -48,23 +47,21 @@ class CategoryRow:
 def import_catalog(*, categories_path: str, products_path: str, dry_run: bool) -> ImportResult:
     """Raises ImportFailed (nothing written) or returns what was (or, dry, would be) written."""
     result = ImportResult()
-    with transaction.atomic():
-        with Staging() as staging:
-            categories = _read_categories(categories_path, result.errors)
-            staging.write_category_ids(_file_ids(categories))
-            staging.write_products(_product_rows(products_path, result.errors))
-            _check_categories(categories, categories_path, result.errors)
-            _check_products(staging, products_path, result.errors)
-            if result.errors:
-                files = [categories_path, products_path]
-                raise ImportFailed(sorted(result.errors, key=lambda e: _error_order(e, files)))
-            if dry_run:
-                _count_changes(staging, categories, result)
-                return result
-            staging.write_category_map(_apply_categories(categories, result))
-            _apply_products(staging, result)
-            _move_sequences_past_ids()
-        catalog_changed()
+    with transaction.atomic(), Staging() as staging:
+        categories = _read_categories(categories_path, result.errors)
+        staging.write_category_ids(_file_ids(categories))
+        staging.write_products(_product_rows(products_path, result.errors))
+        _check_categories(categories, categories_path, result.errors)
+        _check_products(staging, products_path, result.errors)
+        if result.errors:
+            files = [categories_path, products_path]
+            raise ImportFailed(sorted(result.errors, key=lambda e: _error_order(e, files)))
+        if dry_run:
+            _count_changes(staging, categories, result)
+            return result
+        staging.write_category_map(_apply_categories(categories, result))
+        _apply_products(staging, result)
+        _move_sequences_past_ids()
     return result
 
 

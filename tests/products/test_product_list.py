@@ -11,7 +11,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from products import viewsets
 from products.models import Category
 from tests.factories import make_category, make_product
 
@@ -634,21 +633,6 @@ def test_a_compiled_list_is_kept_apart_for_staff_and_for_everyone_else(api_clien
     assert [row["id"] for row in public["results"]] == [on_sale.pk]
     assert sorted(row["id"] for row in staff["results"]) == sorted([on_sale.pk, withdrawn.pk])
     assert public_again == public
-
-
-def test_compiled_lists_are_bounded_per_process_and_evicted_ones_still_answer(
-    api_client, monkeypatch
-):
-    monkeypatch.setattr(viewsets, "MAX_LIST_PLANS", 3)
-    monkeypatch.setattr(viewsets, "_LIST_PLANS", {})
-    products = [make_product(stock=n) for n in range(1, 6)]
-
-    answers = [api_client.get(PRODUCTS_URL, {"ordering": "stock", "x": n}) for n in range(5)]
-    answers += [api_client.get(PRODUCTS_URL, {"ordering": "-stock", "page_size": 2, "page": 3})]
-
-    assert len(viewsets._LIST_PLANS) == 3
-    assert all(answer.status_code == 200 for answer in answers)
-    assert [row["id"] for row in answers[-1].json()["results"]] == [products[0].pk]
 
 
 def test_a_list_nothing_matches_costs_only_its_count(api_client, django_assert_num_queries):

@@ -9,7 +9,6 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import F
 
-from products.cache import catalog_changed
 from products.models import Category, Product
 
 SKU_PREFIX = "DEMO-"
@@ -63,7 +62,6 @@ class Command(BaseCommand):
             Product.objects.filter(sku__startswith=SKU_PREFIX).delete()
             categories = self._categories()
             count = self._products(options["products"], categories, options)
-            catalog_changed()
         elapsed = time.monotonic() - started
         self.stdout.write(
             f"Demo catalog: {len(categories)} categories, {count} products in {elapsed:.1f}s."
