@@ -7,9 +7,11 @@ and never to the client.
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
+from django.http import UnreadablePostError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
@@ -23,6 +25,8 @@ INTERNAL_ERROR = "Internal server error."
 DATABASE_UNAVAILABLE = "The database is unavailable. Try again shortly."
 CACHE_UNAVAILABLE = "The cache is unavailable. Try again shortly."
 IN_USE = "This object is still referenced by others and cannot be deleted."
+SUSPICIOUS_REQUEST = "Bad request: the request is malformed (for example its Host header)."
+BODY_UNREADABLE = "The request body could not be read in full: it stopped arriving."
 
 
 class Conflict(exceptions.APIException):
@@ -74,6 +78,13 @@ def translate_exception(exc: Exception) -> Exception:
         return exceptions.ValidationError(as_serializer_error(exc))
     if isinstance(exc, ProtectedError | RestrictedError):
         return Conflict()
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, SuspiciousOperation):  # a bad Host, too many fields: the client's doing
+        logger.warning("Suspicious request: %s", exc)
+        return exceptions.ParseError(SUSPICIOUS_REQUEST)
+    if isinstance(exc, UnreadablePostError):  # the client stalled or hung up mid-body
+        return exceptions.ParseError(BODY_UNREADABLE)
     if isinstance(exc, OperationalError | InterfaceError):
         logger.warning("Database unavailable: %s", exc)
         return ServiceUnavailable(DATABASE_UNAVAILABLE)

@@ -3,9 +3,12 @@ number (API.md, "Lists, errors, limits"). DRF would coerce `123` to `"123"` and 
 
 HTML forms (the browsable API) send every value as text, so form posts keep DRF's coercion."""
 
+import re
+
 from django.db import IntegrityError, models, transaction
 from django.http import QueryDict
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 WRONG_TYPE = "Expected {expected}, got {actual}."
 
@@ -69,16 +72,50 @@ class StrictIntegerField(JsonTypeMixin, serializers.IntegerField):
     expected_name = "an integer"
 
 
+NOT_A_PLAIN_DECIMAL = (
+    "Expected ASCII digits with an optional \".\" and at most {places} decimal places, such as "
+    '"12.50": no sign, exponent, spaces, digit separators or other digits.'
+)
+
+
+def plain_decimal_pattern(decimal_places: int) -> str:
+    """What API.md calls a price: ASCII digits, then `.` and one to `decimal_places` digits.
+
+    "5." is refused: nobody writes money that way, and a lone point is more likely a typo."""
+    return rf"^[0-9]+(\.[0-9]{{1,{decimal_places}}})?$"
+
+
 class StrictDecimalField(JsonTypeMixin, serializers.DecimalField):
-    """Money travels as a decimal string ("12.50"), so a float's rounding never reaches it."""
+    """Money travels as a decimal string ("12.50"), so a float's rounding never reaches it.
+
+    `Decimal()` reads far more than the contract allows: "-0.00" (a negative zero that reads
+    back as 0.00), "1_000", "1e2", "+5", ".5", fullwidth or Arabic-Indic digits, surrounding
+    (no-break) spaces. The text must match `pattern` first, from JSON and forms alike."""
 
     json_types = (str,)
     expected_name = 'a decimal string such as "12.50"'
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pattern = plain_decimal_pattern(self.decimal_places)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not re.fullmatch(self.pattern, data, flags=re.ASCII):
+            raise serializers.ValidationError(
+                NOT_A_PLAIN_DECIMAL.format(places=self.decimal_places), code="invalid"
+            )
+        return super().to_internal_value(data)
+
 
 class StrictBooleanField(JsonTypeMixin, serializers.BooleanField):
+    """A form that leaves the field out means its default, as JSON does (API.md). DRF reads a
+    missing form field as `False` (an unticked HTML checkbox sends nothing), so a form-posted
+    product would be created inactive; `empty` lets the model default apply on create and
+    leaves the stored value alone on update."""
+
     json_types = (bool,)
     expected_name = "true or false"
+    default_empty_html = empty
 
 
 class StrictPrimaryKeyRelatedField(JsonTypeMixin, serializers.PrimaryKeyRelatedField):

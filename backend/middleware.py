@@ -1,8 +1,12 @@
-"""Middleware that keeps every answer under /api/ JSON, whatever produced it."""
+"""Middleware that keeps every answer under /api/ JSON, whatever produced it, and refuses
+requests the rest of the stack cannot judge (no Host, an unbounded body)."""
 
+import io
 from http import HTTPStatus
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.wsgi import LimitedStream
 from django.http import JsonResponse
 from django.urls import is_valid_path
 from rest_framework.response import Response
@@ -22,7 +26,8 @@ def json_error(status: int, detail: str | None = None) -> JsonResponse:
 
 class ApiJsonErrorsMiddleware:
     """Errors that never reached a DRF view (an unknown path, Django's 404 and 500 pages, a
-    CSRF or host check) are answered as `{"detail": ...}` under /api/, in DEBUG too.
+    CSRF or host check) are answered as `{"detail": ...}` under /api/, in DEBUG too, and so is
+    APPEND_SLASH's redirect. A request with a missing, empty or unknown Host is refused first.
 
     Responses DRF rendered are left alone: the browsable API shows its errors as HTML on
     purpose, to a browser that asked for HTML."""
@@ -31,11 +36,15 @@ class ApiJsonErrorsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if not _host_is_valid(request):
+            return json_error(400, HOST_REQUIRED)
         if _is_unsafe_without_slash(request):
             return json_error(404, f"Not found. Did you mean {request.path_info}/ ?")
         response = self.get_response(request)
-        if not is_api_path(request.path_info) or response.status_code < 400:
+        if not is_api_path(request.path_info) or response.status_code < 300:
             return response
+        if response.status_code < 400:
+            return _redirect_as_json(response)
         if isinstance(response, Response) or _is_json(response):
             return response
         replacement = json_error(response.status_code, _detail_for(response.status_code))
@@ -43,6 +52,27 @@ class ApiJsonErrorsMiddleware:
             if header in response:
                 replacement[header] = response[header]
         return replacement
+
+
+HOST_REQUIRED = "A Host header naming this server is required."
+
+
+def _host_is_valid(request) -> bool:
+    """A missing, empty or unknown Host is a 400 `{"detail"}`, on every path, before anything
+    builds a URL or a cache key from it (API.md: "A missing or empty Host is a 400").
+
+    Django raises DisallowedHost from `request.get_host()` wherever that is first called: in
+    CommonMiddleware a 400, but inside a DRF view (absolute pagination links, cache keys) a 500
+    with a traceback. Checked once here, no later caller meets a bad host. gunicorn hands on a
+    request without Host with SERVER_NAME from its bind address, which Django would accept;
+    backend/gunicorn_worker.py passes it on as an empty Host instead."""
+    if not request.META.get("HTTP_HOST", "x").strip():
+        return False
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return True
 
 
 def _is_unsafe_without_slash(request) -> bool:
@@ -58,6 +88,17 @@ def _is_unsafe_without_slash(request) -> bool:
     return is_valid_path(f"{path}/", getattr(request, "urlconf", None))
 
 
+def _redirect_as_json(response):
+    """APPEND_SLASH's 301 (`/api/v1/products` → `/api/v1/products/`) carries an HTML-less empty
+    body; a client that does not follow redirects is told in JSON where to go."""
+    location = response.get("Location")
+    if not location or _is_json(response):
+        return response
+    replacement = json_error(response.status_code, f"Moved to {location}")
+    replacement["Location"] = location
+    return replacement
+
+
 def _is_json(response) -> bool:
     return response.get("Content-Type", "").startswith("application/json")
 
@@ -70,16 +111,47 @@ class RequestBodyLimitMiddleware:
     """An API body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused with 413 before anything reads it.
 
     Django enforces the limit only when `request.body` or `request.POST` is read; DRF's parsers
-    read the stream directly, so without this an oversized JSON body would be parsed in full."""
+    read the stream directly, so without this an oversized JSON body would be parsed in full.
+
+    A chunked body (`Transfer-Encoding: chunked`, no Content-Length) is read here, under the
+    same limit, and handed on as if it had come with a Content-Length: Django takes a missing
+    Content-Length for an empty body, so the write would otherwise succeed having written
+    nothing. Only a server that ends the input stream itself (`wsgi.input_terminated`, as
+    gunicorn does) can be read to its end safely; elsewhere such a body is a 411."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if _is_chunked(request):
+            return _read_chunked_body(request, limit) or self.get_response(request)
         if is_api_path(request.path_info) and _content_length(request) > limit:
-            return json_error(413, f"Request body too large: the limit is {limit} bytes.")
+            return _too_large(limit)
         return self.get_response(request)
+
+
+def _too_large(limit: int) -> JsonResponse:
+    return json_error(413, f"Request body too large: the limit is {limit} bytes.")
+
+
+def _is_chunked(request) -> bool:
+    coding = request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    return "chunked" in coding and not request.META.get("CONTENT_LENGTH")
+
+
+def _read_chunked_body(request, limit: int) -> JsonResponse | None:
+    if not request.META.get("wsgi.input_terminated"):
+        return json_error(411, "A request body needs a Content-Length header here.")
+    try:
+        body = request.META["wsgi.input"].read(limit + 1)
+    except OSError:
+        return json_error(400, "The request body could not be read in full.")
+    if len(body) > limit:
+        return _too_large(limit)
+    request.META["CONTENT_LENGTH"] = str(len(body))
+    request._stream = LimitedStream(io.BytesIO(body), len(body))
+    return None
 
 
 def _content_length(request) -> int:
