@@ -1,13 +1,22 @@
-"""Throttles: fixed-window counters in the shared cache, one atomic increment a request.
+"""Throttles in the shared cache, one round trip a request.
 
-DRF's own throttles keep every request's timestamp in a list that is read and written back
-whole on each request: at a few thousand requests a minute that is tens of kilobytes a request,
-and two processes racing each lose the other's hits. A counter per window costs one round trip
-and counts every hit exactly; the price is that a client can spend a full allowance at the end
-of one window and another at the start of the next.
+The anonymous and per-user throttles, called on every API request, count per fixed window: one
+atomic increment. DRF's own throttles keep every request's timestamp in a list that is read and
+written back whole on each request: at a few thousand requests a minute that is tens of
+kilobytes a request, and two processes racing each lose the other's hits. The price of a window
+counter is that a client can spend a full allowance at the end of one window and another at the
+start of the next: generous limits can afford that.
+
+Password guessing cannot (API.md, Throttling): everything that checks a password spends one
+sliding budget per address, so no 60 seconds ever see more than the limit. Each allowed attempt
+is kept as a timestamp in a sorted set (at most `limit` of them), trimmed, counted and added to
+by one Lua script: atomic across processes, one round trip.
 """
 
 import hashlib
+import math
+import secrets
+import threading
 import time
 from functools import wraps
 
@@ -18,7 +27,9 @@ from redis.exceptions import NoScriptError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-LOGIN_BUCKET = "session-login"
+# Every way to check a password spends this one budget per address: the token endpoint, the
+# password change, the session log-in pages (and account deletion, two-factor off, when added).
+PASSWORD_BUCKET = "password"
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -28,10 +39,26 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), PERIODS[period[0]]
 
 
+def _run_script(script: str, sha: str, key: str, *args):
+    """Run a Lua script on the cache's Redis: by its SHA, and sent whole only when Redis does not
+    know it yet. The key is ours, short and plain: nothing to validate."""
+    backend = caches["default"]
+    redis_key = backend.make_key(key)
+    client = backend._cache.get_client(redis_key, write=True)
+    try:
+        return client.evalsha(sha, 1, redis_key, *args)
+    except NoScriptError:
+        return client.eval(script, 1, redis_key, *args)
+
+
+def _uses_redis() -> bool:
+    return isinstance(caches["default"], RedisCache)
+
+
 def count_hit(key: str, period: int) -> int:
     """Add one to this window's counter and return it; the counter expires with the window."""
-    if isinstance(caches["default"], RedisCache):
-        return _count_hit_in_redis(key, period)
+    if _uses_redis():
+        return _run_script(_HIT_SCRIPT, _HIT_SHA, key, period + 1)
     if cache.add(key, 1, timeout=period):
         return 1
     try:
@@ -41,7 +68,8 @@ def count_hit(key: str, period: int) -> int:
         return 1
 
 
-# INCR, and set the expiry when the count starts: one atomic command, one round trip.
+# INCR, and set the expiry when the count starts: one atomic command, one round trip. (Django's
+# incr() asks first whether the key exists.)
 _HIT_SCRIPT = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
@@ -50,32 +78,54 @@ return count
 _HIT_SHA = hashlib.sha1(_HIT_SCRIPT.encode()).hexdigest()
 
 
-def _count_hit_in_redis(key: str, period: int) -> int:
-    """One script call instead of Django's incr(), which asks first whether the key exists.
-    The script goes by its SHA; Redis is sent the text only when it does not know it yet."""
-    backend = caches["default"]
-    redis_key = backend.make_key(key)  # ours, short and plain: nothing to validate
-    client = backend._cache.get_client(redis_key, write=True)
-    try:
-        return client.evalsha(_HIT_SHA, 1, redis_key, period + 1)
-    except NoScriptError:
-        return client.eval(_HIT_SCRIPT, 1, redis_key, period + 1)
+def spend_in_window(key: str, limit: int, period: int) -> float:
+    """Record one attempt if fewer than `limit` were recorded in the last `period` seconds.
+
+    Returns 0 when recorded, else the seconds until the oldest attempt leaves the window (the
+    honest Retry-After). Refused attempts are not recorded: waiting out the answer works."""
+    now_ms = int(time.time() * 1000)
+    period_ms = period * 1000
+    if limit <= 0:
+        return period
+    if _uses_redis():
+        member = f"{now_ms}:{secrets.token_hex(4)}"  # unique, even within one millisecond
+        wait_ms = _run_script(_WINDOW_SCRIPT, _WINDOW_SHA, key, now_ms, period_ms, limit, member)
+    else:
+        wait_ms = _spend_in_local_window(key, now_ms, period_ms, limit)
+    return wait_ms / 1000
 
 
-class FixedWindowThrottle(BaseThrottle):
-    """`rate` requests a window per `bucket_for(request, view)`; None means not counted."""
+# Forget attempts older than the window, then count and record: atomic in Redis. Milliseconds
+# as integers, because Redis turns a Lua number into an integer reply.
+_WINDOW_SCRIPT = """
+local now, period, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], period)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return tonumber(oldest[2]) + period - now
+"""
+_WINDOW_SHA = hashlib.sha1(_WINDOW_SCRIPT.encode()).hexdigest()
+_local_window_lock = threading.Lock()
+
+
+def _spend_in_local_window(key: str, now_ms: int, period_ms: int, limit: int) -> int:
+    """The script's steps on the local-memory cache (one process: a lock makes them atomic)."""
+    with _local_window_lock:
+        attempts = [at for at in cache.get(key, []) if at > now_ms - period_ms]
+        if len(attempts) >= limit:
+            return attempts[0] + period_ms - now_ms
+        cache.set(key, [*attempts, now_ms], timeout=period_ms / 1000)
+        return 0
+
+
+class CacheThrottle(BaseThrottle):
+    """`rate` requests a period per `bucket_for(request, view)`; None means not counted."""
 
     scope = ""
-
-    def allow_request(self, request, view):
-        bucket = self.bucket_for(request, view)
-        if bucket is None:
-            return True
-        limit, period = parse_rate(self.rate())
-        now = time.time()
-        window = int(now // period)
-        self.retry_after = (window + 1) * period - now
-        return count_hit(f"throttle:{self.scope}:{bucket}:{window}", period) <= limit
 
     def wait(self):
         return self.retry_after
@@ -100,6 +150,32 @@ class FixedWindowThrottle(BaseThrottle):
         raise NotImplementedError
 
 
+class FixedWindowThrottle(CacheThrottle):
+    """A counter per clock window: cheap enough for every request."""
+
+    def allow_request(self, request, view):
+        bucket = self.bucket_for(request, view)
+        if bucket is None:
+            return True
+        limit, period = parse_rate(self.rate())
+        now = time.time()
+        window = int(now // period)
+        self.retry_after = (window + 1) * period - now
+        return count_hit(f"throttle:{self.scope}:{bucket}:{window}", period) <= limit
+
+
+class SlidingWindowThrottle(CacheThrottle):
+    """No `period` seconds, wherever they start, see more than `limit` requests."""
+
+    def allow_request(self, request, view):
+        bucket = self.bucket_for(request, view)
+        if bucket is None:
+            return True
+        limit, period = parse_rate(self.rate())
+        self.retry_after = spend_in_window(f"throttle:{self.scope}:{bucket}", limit, period)
+        return self.retry_after == 0
+
+
 class AnonRateThrottle(FixedWindowThrottle):
     """API_THROTTLE_ANON per client address, for callers who are not logged in."""
 
@@ -118,9 +194,9 @@ class UserRateThrottle(FixedWindowThrottle):
         return str(request.user.pk) if request.user.is_authenticated else None
 
 
-class AuthRateThrottle(FixedWindowThrottle):
-    """API_THROTTLE_AUTH per client address, whether or not the caller is logged in: password
-    guessing and sign-up floods come from addresses. Each endpoint counts on its own
+class AuthRateThrottle(SlidingWindowThrottle):
+    """API_THROTTLE_AUTH per client address, whether or not the caller is logged in: sign-up
+    floods and reset-mail floods come from addresses. Each of those endpoints counts on its own
     (`throttle_bucket` on the view), so registering does not use up log-in attempts.
 
     The address is the connecting one, or X-Forwarded-For read through API_NUM_PROXIES
@@ -129,17 +205,25 @@ class AuthRateThrottle(FixedWindowThrottle):
     scope = "auth"
 
     def bucket_for(self, request, view):
-        name = getattr(view, "throttle_bucket", LOGIN_BUCKET)
-        return f"{name}:{self.get_ident(request)}"
+        return f"{view.throttle_bucket}:{self.get_ident(request)}"
+
+
+class PasswordCheckThrottle(AuthRateThrottle):
+    """API_THROTTLE_AUTH per client address over every endpoint that checks a password, and the
+    session log-in pages: one budget, so spreading guesses over them gains nothing."""
+
+    def bucket_for(self, request, view):
+        return f"{PASSWORD_BUCKET}:{self.get_ident(request)}"
 
 
 def throttle_login_posts(login_view):
-    """Limit a session log-in page's POSTs like the token endpoint (API.md, Throttling)."""
+    """Limit a session log-in page's POSTs like the token endpoint, from the same budget
+    (API.md, Throttling)."""
 
     @wraps(login_view)
     def view(request, *args, **kwargs):
         if request.method == "POST":
-            throttle = AuthRateThrottle()
+            throttle = PasswordCheckThrottle()
             if not throttle.allow_request(request, None):
                 return _too_many_attempts(throttle.wait())
         return login_view(request, *args, **kwargs)
@@ -148,7 +232,7 @@ def throttle_login_posts(login_view):
 
 
 def _too_many_attempts(wait: float) -> HttpResponse:
-    seconds = max(1, round(wait))
+    seconds = max(1, math.ceil(wait))  # never earlier than the attempt would be allowed
     response = HttpResponse(
         f"Too many log-in attempts. Try again in {seconds} seconds.\n",
         status=429,

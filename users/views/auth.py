@@ -13,7 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework_simplejwt import views as jwt_views
 
-from backend.throttling import AuthRateThrottle
+from backend.throttling import AuthRateThrottle, PasswordCheckThrottle
 from users import services
 from users.serializers.accounts import RegistrationSerializer, UserSerializer
 from users.serializers.auth import (
@@ -58,8 +58,7 @@ class RegisterView(PublicAuthView, generics.CreateAPIView):
 class TokenObtainView(jwt_views.TokenObtainPairView):
     """Log in with a username or an email and a password; get an access and a refresh token."""
 
-    throttle_classes = [AuthRateThrottle]
-    throttle_bucket = "token"
+    throttle_classes = [PasswordCheckThrottle]
     error_responses = {
         "post": {401: "Wrong credentials, unknown user or inactive user: one answer for all."}
     }
