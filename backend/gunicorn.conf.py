@@ -1,8 +1,14 @@
 """gunicorn settings for production (`make serve`); every value can be overridden on the
 command line or with GUNICORN_CMD_ARGS.
 
-Sync workers: the API is short database and cache round trips, and each worker keeps one
-persistent database connection (CONN_MAX_AGE with health checks).
+Production puts a buffering proxy in front (nginx with request buffering, README.md), so
+gunicorn only ever sees whole requests arriving at once. Reached directly, it must still not be
+held by slow clients: sync workers were (three sockets trickling headers stopped two workers,
+/healthz included). So the workers are threaded (gthread: the main loop accepts and parks idle
+connections without a thread) and every request must be read within GUNICORN_READ_TIMEOUT
+seconds of its first byte (backend/gunicorn_worker.py; gunicorn has no such setting). Each
+thread keeps its own persistent database connection (CONN_MAX_AGE with health checks):
+workers times threads connections per instance.
 """
 
 import multiprocessing
@@ -10,9 +16,10 @@ import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-worker_class = "sync"
-# A request that takes longer than this is killed: the database and cache time out first
-# (3 s and 1 s), so only a stuck request ever reaches it.
+worker_class = "backend.gunicorn_worker.ReadDeadlineWorker"
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
+# A worker whose main loop is silent this long is restarted. (A request thread is not killed:
+# the database and the cache time out first, 3 s and 1 s, and reads have their own deadline.)
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 30
 keepalive = 5
