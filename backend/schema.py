@@ -14,6 +14,7 @@ serves the API; this way it loads only when a schema is generated (viewsets also
 """
 
 from drf_spectacular import openapi
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
@@ -65,6 +66,13 @@ DESCRIPTIONS = {
     429: "Too many requests: retry after the number of seconds in Retry-After.",
     503: "The database or the cache is unavailable: retry shortly.",
 }
+
+
+class SessionJWTScheme(SimpleJWTScheme):
+    """The bearer scheme for the project's subclass of simplejwt's authentication (the
+    contrib extension matches simplejwt's class only)."""
+
+    target_class = "users.tokens.JWTAuthentication"
 
 
 class AutoSchema(openapi.AutoSchema):

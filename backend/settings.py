@@ -175,7 +175,7 @@ PASSWORD_RESET_URL = env.str(
 REST_FRAMEWORK = {
     # JWT first: DRF takes WWW-Authenticate from the first class, so anonymous refusals are 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "users.tokens.JWTAuthentication",  # simplejwt's, refusing ended sessions
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

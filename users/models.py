@@ -1,10 +1,12 @@
 """The user model: Django's, with a required email and case-insensitive uniqueness."""
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core import validators
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
 from django.utils.deconstruct import deconstructible
 
 USERNAME_TAKEN = "A user with that username already exists."
@@ -19,6 +21,12 @@ class UsernameValidator(validators.RegexValidator):
     message = "Enter a valid username: letters, digits and . + - _ only."
 
 
+def normalize_username(username: str) -> str:
+    """The one form a username is stored and looked up in: NFKC, as Django's forms and
+    `create_user` make it, so a fullwidth `\\uff41lice` is `alice` (and clashes with it)."""
+    return AbstractBaseUser.normalize_username(username)
+
+
 class UserQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Staff see everyone; anyone else sees only themselves (so another id is a 404)."""
@@ -29,8 +37,9 @@ class UserQuerySet(models.QuerySet):
         return self.none()
 
     def with_username(self, username: str):
-        """Case-insensitive match, lowered on both sides by the database so the query uses the
-        `Lower(username)` unique index."""
+        """Case-insensitive match of the NFKC form every stored username has, lowered on both
+        sides by the database so the query uses the `Lower(username)` unique index."""
+        username = normalize_username(username)
         return self.alias(username_lower=Lower("username")).filter(
             username_lower=Lower(models.Value(username))
         )
@@ -59,6 +68,12 @@ class User(AbstractUser):
         error_messages={"unique": USERNAME_TAKEN},
     )
     email = models.EmailField("email address", max_length=254)
+    session_epoch = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Raised when every session of the user ends (deactivation): tokens and "
+        "log-ins from an earlier epoch are refused for good.",
+    )
 
     REQUIRED_FIELDS = ["email"]
 
@@ -81,3 +96,16 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.username
+
+    def _get_session_auth_hash(self, secret=None):
+        """Django's session check, which ends sessions when the password changes, made to end
+        them when the epoch rises too: a reactivated user's old browser sessions stay logged
+        out. Epoch 0 keeps Django's own hash, so sessions made before this existed live on."""
+        if not self.session_epoch:
+            return super()._get_session_auth_hash(secret=secret)
+        return salted_hmac(
+            "users.User.get_session_auth_hash",
+            f"{self.password}:{self.session_epoch}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -25,13 +26,20 @@ or its password changes:
 
 If it was not you, ignore this message: your password stays as it is.
 """
+EMAIL_CHANGED_SUBJECT = "The email address of your account changed"
+EMAIL_CHANGED_BODY = """The email address of the account {username} was changed from this address
+to {new_email}. Messages about the account, password reset links included, now go there.
+
+If it was not you, reply to this message or contact us at once: someone may have taken over
+your account.
+"""
 
 
 def blacklist_refresh_tokens(*, user: User, keep_jti: str | None = None) -> int:
     """End the user's logins: every unexpired refresh token is blacklisted (but `keep_jti`).
 
     Access tokens already issued live out their few minutes; a deactivated user's stop at once
-    because authentication checks `is_active` on every request."""
+    and for good (`end_all_sessions`)."""
     live = OutstandingToken.objects.filter(
         user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
     )
@@ -59,12 +67,32 @@ def reset_password(*, user: User, new_password: str) -> None:
 
 
 @transaction.atomic
+def end_all_sessions(*, user: User) -> None:
+    """Every login of the user ends for good: refresh tokens are blacklisted, and the session
+    epoch rises, so access tokens and browser sessions from before are refused from the next
+    request on, even after a reactivation (users.tokens.JWTAuthentication,
+    User._get_session_auth_hash)."""
+    User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
+    user.refresh_from_db(fields=["session_epoch"])
+    blacklist_refresh_tokens(user=user)
+
+
+@transaction.atomic
 def set_active(*, user: User, is_active: bool) -> None:
-    """Deactivation ends every login at once; reactivation lets the user log in again."""
+    """Deactivation ends every login at once and for good; reactivation lets the user log in
+    again, with new tokens only."""
     user.is_active = is_active
     user.save(update_fields=["is_active"])
     if not is_active:
-        blacklist_refresh_tokens(user=user)
+        end_all_sessions(user=user)
+
+
+def notify_email_change(*, user: User, old_email: str) -> None:
+    """Tell the old address, once the change is stored: if the change was a takeover, the
+    owner hears of it where the attacker cannot delete the message."""
+    body = EMAIL_CHANGED_BODY.format(username=user.username, new_email=user.email)
+    transaction.on_commit(lambda: send_mail(EMAIL_CHANGED_SUBJECT, body, None, [old_email]))
+    logger.info("Email change notice for user %s sent on commit", user.pk)
 
 
 def send_password_reset(*, email: str) -> None:

@@ -1,7 +1,9 @@
-"""JWT refresh tokens that revoke: one-use rotation, logout and revocation on the blacklist."""
+"""JWT refresh tokens that revoke: one-use rotation, logout and revocation on the blacklist;
+and tokens that die with the sessions of their user (deactivation), for good."""
 
 from django.db import IntegrityError, transaction
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt import authentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -11,9 +13,20 @@ from rest_framework_simplejwt.tokens import RefreshToken
 REFRESH_JTI_CLAIM = "rjti"
 TOKEN_ALREADY_USED = "Token is blacklisted"
 TOKEN_INVALID = "Token is invalid"
+# Every token carries the user's session epoch when it was issued; deactivation raises the epoch,
+# so tokens issued before it stay refused after a reactivation (their signature and lifetime
+# alone would make them good again).
+SESSION_EPOCH_CLAIM = "sep"
+SESSION_ENDED = "This session has ended. Log in again."
 
 
 class SessionRefreshToken(RefreshToken):
+    @classmethod
+    def for_user(cls, user):
+        token = super().for_user(user)
+        token[SESSION_EPOCH_CLAIM] = user.session_epoch  # copied into its access tokens
+        return token
+
     @property
     def access_token(self):
         access = super().access_token
@@ -43,3 +56,20 @@ def spend_refresh_token(token: SessionRefreshToken) -> None:
             BlacklistedToken.objects.create(token=outstanding)
     except IntegrityError as exc:
         raise InvalidToken(TOKEN_ALREADY_USED) from exc
+
+
+def is_current(token, user) -> bool:
+    """Whether the token was issued in the user's current session epoch (tokens issued before
+    epochs existed carry none: epoch 0)."""
+    return token.get(SESSION_EPOCH_CLAIM, 0) == user.session_epoch
+
+
+class JWTAuthentication(authentication.JWTAuthentication):
+    """simplejwt's bearer authentication, refusing tokens from an ended session epoch. The
+    epoch is on the user row it loads anyway: no extra query."""
+
+    def get_user(self, validated_token):
+        user = super().get_user(validated_token)
+        if not is_current(validated_token, user):
+            raise AuthenticationFailed(SESSION_ENDED, code="session_ended")
+        return user

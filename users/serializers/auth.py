@@ -14,7 +14,13 @@ from rest_framework_simplejwt.tokens import UntypedToken
 from backend.fields import StrictCharField, StrictEmailField
 from users.models import User
 from users.serializers.accounts import check_password_strength, password_field
-from users.tokens import SessionRefreshToken, read_refresh_token, spend_refresh_token
+from users.tokens import (
+    SESSION_ENDED,
+    SessionRefreshToken,
+    is_current,
+    read_refresh_token,
+    spend_refresh_token,
+)
 
 INVALID_RESET_LINK = "This password reset link is invalid or has expired."
 USER_INACTIVE = "User is inactive or no longer exists."
@@ -78,10 +84,12 @@ class LogoutSerializer(serializers.Serializer):
 
 
 def active_user_of(token) -> User:
-    """The token's user, or 401 when it is gone or deactivated."""
+    """The token's user, or 401 when it is gone or deactivated, or the token's session ended."""
     user = User.objects.filter(pk=token.get(api_settings.USER_ID_CLAIM), is_active=True).first()
     if user is None:
         raise InvalidToken(USER_INACTIVE)
+    if not is_current(token, user):
+        raise InvalidToken(SESSION_ENDED)
     return user
 
 
