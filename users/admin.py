@@ -4,6 +4,7 @@ from django.contrib.auth.forms import AdminPasswordChangeForm
 
 from users import services
 from users.models import User
+from users.permissions import may_change
 
 
 class RevokingPasswordChangeForm(AdminPasswordChangeForm):
@@ -44,19 +45,47 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ("date_joined", "last_login")
     actions = ["deactivate", "reactivate"]
 
+    def has_change_permission(self, request, obj=None):
+        """As in the API: nobody changes a user who holds a permission they lack (the page is
+        then read-only)."""
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or may_change(request.user, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or may_change(request.user, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        """Only a superuser grants powers: anyone else holding `change_user` could otherwise
+        give themselves, or an account they control, what they lack."""
+        fields = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return fields
+        return (*fields, "is_superuser", "groups", "user_permissions")
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data and not obj.is_active:
-            services.blacklist_refresh_tokens(user=obj)
+            services.end_all_sessions(user=obj)
 
-    @admin.action(description="Deactivate selected users (ends their sessions)")
+    @admin.action(
+        description="Deactivate selected users (ends their sessions)", permissions=["change"]
+    )
     def deactivate(self, request, queryset):
-        users = list(queryset.exclude(pk=request.user.pk).filter(is_active=True))
+        users = self._changeable(
+            request, queryset.exclude(pk=request.user.pk).filter(is_active=True)
+        )
         for user in users:
             services.set_active(user=user, is_active=False)
         self.message_user(request, f"Deactivated {len(users)} user(s).", messages.SUCCESS)
 
-    @admin.action(description="Reactivate selected users")
+    @admin.action(description="Reactivate selected users", permissions=["change"])
     def reactivate(self, request, queryset):
-        count = queryset.filter(is_active=False).update(is_active=True)
-        self.message_user(request, f"Reactivated {count} user(s).", messages.SUCCESS)
+        users = self._changeable(request, queryset.filter(is_active=False))
+        for user in users:
+            services.set_active(user=user, is_active=True)
+        self.message_user(request, f"Reactivated {len(users)} user(s).", messages.SUCCESS)
+
+    @staticmethod
+    def _changeable(request, queryset) -> list[User]:
+        return [user for user in queryset if may_change(request.user, user)]

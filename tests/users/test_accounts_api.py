@@ -3,18 +3,22 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tests.conftest import bearer_client, obtain_tokens
-from tests.factories import DEFAULT_PASSWORD, make_staff, make_user
+from tests.factories import DEFAULT_PASSWORD, grant, make_staff, make_user
 from users.models import User
 
 USERS_URL = "/api/v1/users/"
 ME_URL = "/api/v1/users/me/"
 TOKEN_URL = "/api/v1/auth/token/"
 REFRESH_URL = "/api/v1/auth/token/refresh/"
+VERIFY_URL = "/api/v1/auth/token/verify/"
+CHANGE_USER = "users.change_user"
 
 
 def detail_url(user_or_id) -> str:
@@ -34,6 +38,17 @@ def client_for(user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
+
+
+@pytest.fixture
+def manager():
+    """Staff who manage accounts: `users.change_user`, granted as staff would in the admin."""
+    return grant(make_staff(username="mona", email="mona@example.com"), CHANGE_USER)
+
+
+@pytest.fixture
+def manager_client(manager):
+    return client_for(manager)
 
 
 # --- list: who may ---------------------------------------------------------------------------
@@ -280,7 +295,7 @@ def test_anonymous_caller_may_not_read_a_user(api_client, customer):
 # --- staff changes -------------------------------------------------------------------------------
 
 
-def test_staff_patch_changes_the_profile_fields(staff_client, customer):
+def test_staff_patch_changes_the_profile_fields(manager_client, customer):
     payload = {
         "username": "caroline",
         "email": "caroline@example.org",
@@ -288,28 +303,28 @@ def test_staff_patch_changes_the_profile_fields(staff_client, customer):
         "last_name": "Jones",
     }
 
-    response = staff_client.patch(detail_url(customer), payload, format="json")
+    response = manager_client.patch(detail_url(customer), payload, format="json")
 
     assert response.status_code == 200
     customer.refresh_from_db()
     assert {name: getattr(customer, name) for name in payload} == payload
 
 
-def test_staff_patch_cannot_grant_staff_or_superuser(staff_client, customer):
+def test_staff_patch_cannot_grant_staff_or_superuser(manager_client, customer):
     before = stored(customer)
     payload = {"is_staff": True, "is_superuser": True, "date_joined": "2000-01-01T00:00:00Z"}
 
-    response = staff_client.patch(detail_url(customer), payload, format="json")
+    response = manager_client.patch(detail_url(customer), payload, format="json")
 
     assert response.status_code == 200
     assert stored(customer) == before
 
 
-def test_staff_patch_refuses_a_username_taken_in_another_case(staff_client, customer):
+def test_staff_patch_refuses_a_username_taken_in_another_case(manager_client, customer):
     make_user(username="dave")
     before = stored(customer)
 
-    response = staff_client.patch(detail_url(customer), {"username": "DAVE"}, format="json")
+    response = manager_client.patch(detail_url(customer), {"username": "DAVE"}, format="json")
 
     assert response.status_code == 400
     assert list(response.json()) == ["username"]
@@ -317,8 +332,8 @@ def test_staff_patch_refuses_a_username_taken_in_another_case(staff_client, cust
 
 
 @pytest.mark.parametrize("value", ["maybe", 1, None, "false"])
-def test_staff_patch_refuses_a_non_boolean_is_active(staff_client, customer, value):
-    response = staff_client.patch(detail_url(customer), {"is_active": value}, format="json")
+def test_staff_patch_refuses_a_non_boolean_is_active(manager_client, customer, value):
+    response = manager_client.patch(detail_url(customer), {"is_active": value}, format="json")
 
     assert response.status_code == 400
     assert "is_active" in response.json()
@@ -326,25 +341,27 @@ def test_staff_patch_refuses_a_non_boolean_is_active(staff_client, customer, val
     assert customer.is_active is True
 
 
-def test_staff_deactivate_and_reactivate_a_user(staff_client, customer):
-    off = staff_client.patch(detail_url(customer), {"is_active": False}, format="json")
+def test_staff_deactivate_and_reactivate_a_user(manager_client, customer):
+    off = manager_client.patch(detail_url(customer), {"is_active": False}, format="json")
     customer.refresh_from_db()
     assert off.status_code == 200
     assert off.json()["is_active"] is False
     assert customer.is_active is False
 
-    on = staff_client.patch(detail_url(customer), {"is_active": True}, format="json")
+    on = manager_client.patch(detail_url(customer), {"is_active": True}, format="json")
     customer.refresh_from_db()
     assert on.status_code == 200
     assert on.json()["is_active"] is True
     assert customer.is_active is True
 
 
-def test_deactivation_ends_the_users_tokens_and_logins_at_once(api_client, staff_client, customer):
+def test_deactivation_ends_the_users_tokens_and_logins_at_once(
+    api_client, manager_client, customer
+):
     tokens = obtain_tokens(api_client, "carol")
     assert bearer_client(tokens["access"]).get(ME_URL).status_code == 200
 
-    response = staff_client.patch(detail_url(customer), {"is_active": False}, format="json")
+    response = manager_client.patch(detail_url(customer), {"is_active": False}, format="json")
     assert response.status_code == 200
 
     me = bearer_client(tokens["access"]).get(ME_URL)
@@ -361,10 +378,10 @@ def test_deactivation_ends_the_users_tokens_and_logins_at_once(api_client, staff
         assert "access" not in again.json()
 
 
-def test_reactivation_lets_the_user_log_in_again(api_client, staff_client, customer):
-    staff_client.patch(detail_url(customer), {"is_active": False}, format="json")
+def test_reactivation_lets_the_user_log_in_again(api_client, manager_client, customer):
+    manager_client.patch(detail_url(customer), {"is_active": False}, format="json")
 
-    response = staff_client.patch(detail_url(customer), {"is_active": True}, format="json")
+    response = manager_client.patch(detail_url(customer), {"is_active": True}, format="json")
 
     assert response.status_code == 200
     tokens = obtain_tokens(api_client, "carol")
@@ -399,22 +416,22 @@ def test_anonymous_patch_is_401_and_nothing_changes(api_client, customer):
     assert stored(customer) == before
 
 
-def test_staff_may_not_deactivate_themselves(staff_client, staff):
-    response = staff_client.patch(detail_url(staff), {"is_active": False}, format="json")
+def test_staff_may_not_deactivate_themselves(manager_client, manager):
+    response = manager_client.patch(detail_url(manager), {"is_active": False}, format="json")
 
     assert response.status_code == 400
     assert set(response.json()) <= {"is_active", "non_field_errors"}
     assert response.json()
-    staff.refresh_from_db()
-    assert staff.is_active is True
+    manager.refresh_from_db()
+    assert manager.is_active is True
 
 
-def test_staff_who_is_not_superuser_cannot_change_a_superuser(staff_client):
+def test_staff_who_is_not_superuser_cannot_change_a_superuser(manager_client):
     root = User.objects.create_superuser("root", "root@example.com", DEFAULT_PASSWORD)
     before = stored(root)
 
     for payload in ({"is_active": False}, {"first_name": "Mallory"}, {"email": "m@example.com"}):
-        response = staff_client.patch(detail_url(root), payload, format="json")
+        response = manager_client.patch(detail_url(root), payload, format="json")
         assert response.status_code == 403
         assert set(response.json()) == {"detail"}
 
@@ -465,11 +482,165 @@ def test_put_delete_and_post_on_the_list_are_405(staff_client, customer, method)
     assert User.objects.count() == 2
 
 
-def test_another_staff_member_is_also_listed_and_managed(staff_client):
+def test_another_staff_member_is_also_listed_and_managed(manager_client):
     colleague = make_staff(username="sara")
 
-    response = staff_client.patch(detail_url(colleague), {"last_name": "Lee"}, format="json")
+    response = manager_client.patch(detail_url(colleague), {"last_name": "Lee"}, format="json")
 
     assert response.status_code == 200
     colleague.refresh_from_db()
     assert colleague.last_name == "Lee"
+
+
+# --- who may change whom (issue 11, item 2) ------------------------------------------------------
+
+
+def test_staff_without_change_user_cannot_take_over_another_staff_member(
+    editor, mailoutbox, django_capture_on_commit_callbacks
+):
+    """A catalog editor used to be able to set a colleague's email, then reset its password."""
+    colleague = make_staff(username="sara", email="sara@example.com")
+    before = stored(colleague)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(editor).patch(
+            detail_url(colleague), {"email": "mallory@example.com"}, format="json"
+        )
+
+    assert response.status_code == 403
+    assert set(response.json()) == {"detail"}
+    assert stored(colleague) == before
+    assert mailoutbox == []
+
+
+@pytest.mark.parametrize("payload", [{"is_active": False}, {"first_name": "Mallory"}])
+def test_staff_without_change_user_may_not_change_anyone(staff_client, customer, payload):
+    before = stored(customer)
+
+    response = staff_client.patch(detail_url(customer), payload, format="json")
+
+    assert response.status_code == 403
+    assert set(response.json()) == {"detail"}
+    assert stored(customer) == before
+
+
+def test_staff_without_change_user_still_read_and_list_accounts(staff_client, editor):
+    assert staff_client.get(detail_url(editor)).status_code == 200
+    assert "eddie" in usernames(staff_client.get(USERS_URL))
+
+
+def test_change_user_alone_may_not_change_a_user_holding_more(manager_client, editor):
+    before = stored(editor)
+
+    for payload in ({"email": "mallory@example.com"}, {"is_active": False}, {"last_name": "M"}):
+        response = manager_client.patch(detail_url(editor), payload, format="json")
+        assert response.status_code == 403
+        assert set(response.json()) == {"detail"}
+
+    assert stored(editor) == before
+
+
+def test_permissions_held_through_a_group_count_too(manager_client):
+    editors = Group.objects.create(name="editors")
+    editors.permissions.add(Permission.objects.get(codename="change_product"))
+    target = make_staff(username="gina")
+    target.groups.add(editors)
+    before = stored(target)
+
+    response = manager_client.patch(detail_url(target), {"email": "m@example.com"}, format="json")
+
+    assert response.status_code == 403
+    assert stored(target) == before
+
+
+def test_an_inactive_user_holding_more_is_not_changeable_either(manager_client, editor):
+    """Django answers no permissions for an inactive user; reactivated, they would all be back."""
+    User.objects.filter(pk=editor.pk).update(is_active=False)
+    before = stored(editor)
+
+    for payload in ({"email": "mallory@example.com"}, {"is_active": True}):
+        response = manager_client.patch(detail_url(editor), payload, format="json")
+        assert response.status_code == 403
+
+    assert stored(editor) == before
+
+
+def test_a_user_holding_no_more_than_the_caller_is_changeable(manager, manager_client):
+    peer = grant(make_staff(username="pete"), CHANGE_USER)
+
+    response = manager_client.patch(detail_url(peer), {"last_name": "Lee"}, format="json")
+
+    assert response.status_code == 200
+    peer.refresh_from_db()
+    assert peer.last_name == "Lee"
+
+
+def test_a_superuser_may_change_a_user_holding_any_permission(superuser, editor):
+    response = client_for(superuser).patch(detail_url(editor), {"last_name": "Q"}, format="json")
+
+    assert response.status_code == 200
+    editor.refresh_from_db()
+    assert editor.last_name == "Q"
+
+
+def test_an_email_set_by_staff_is_announced_to_the_old_address(
+    manager_client, customer, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = manager_client.patch(
+            detail_url(customer), {"email": "carol@new.example"}, format="json"
+        )
+
+    assert response.status_code == 200
+    assert [message.to for message in mailoutbox] == [["carol@example.com"]]
+    assert "carol@new.example" in mailoutbox[0].body
+
+
+@pytest.mark.parametrize("password", [None, "wrong-password"])
+def test_a_managers_own_email_through_their_id_needs_the_password(
+    manager_client, manager, password
+):
+    payload = {"email": "mona@new.example"}
+    if password:
+        payload["current_password"] = password
+    before = stored(manager)
+
+    response = manager_client.patch(detail_url(manager), payload, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["current_password"]
+    assert stored(manager) == before
+
+
+# --- deactivation is for good (issue 11, item 14) ------------------------------------------------
+
+
+def test_reactivation_does_not_revive_tokens_issued_before_deactivation(
+    api_client, manager_client, customer
+):
+    old = obtain_tokens(api_client, "carol")
+    manager_client.patch(detail_url(customer), {"is_active": False}, format="json")
+
+    response = manager_client.patch(detail_url(customer), {"is_active": True}, format="json")
+
+    assert response.status_code == 200
+    me = bearer_client(old["access"]).get(ME_URL)
+    assert me.status_code == 401
+    assert set(me.json()) == {"detail"}
+    verify = api_client.post(VERIFY_URL, {"token": old["access"]}, format="json")
+    assert verify.status_code == 401
+    refresh = api_client.post(REFRESH_URL, {"refresh": old["refresh"]}, format="json")
+    assert refresh.status_code == 401
+    new = obtain_tokens(api_client, "carol")
+    assert bearer_client(new["access"]).get(ME_URL).status_code == 200
+
+
+def test_reactivation_does_not_revive_a_browser_session(manager_client, customer):
+    browser = Client()
+    browser.force_login(customer)
+    assert browser.get(ME_URL, HTTP_ACCEPT="application/json").status_code == 200
+
+    manager_client.patch(detail_url(customer), {"is_active": False}, format="json")
+    manager_client.patch(detail_url(customer), {"is_active": True}, format="json")
+
+    assert browser.get(ME_URL, HTTP_ACCEPT="application/json").status_code in (401, 403)

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from tests.conftest import obtain_tokens
-from tests.factories import DEFAULT_PASSWORD, make_user
+from tests.factories import DEFAULT_PASSWORD, grant, make_staff, make_user
 from users.models import User
 
 ADMIN_LOGIN_URL = "/admin/login/"
@@ -268,3 +268,52 @@ def test_login_throttle_counts_per_address(client, customer, url):
     response = post_login_attempt(client, url, REMOTE_ADDR="203.0.113.7")
 
     assert response.status_code == 200
+
+
+# --- who may change whom, in the admin too (issue 11, items 2 and 14) ----------------------------
+
+
+def admin_session_for(user: User) -> Client:
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+def test_change_user_alone_may_not_edit_a_superuser_in_the_admin(superuser):
+    manager = grant(make_staff(username="mona"), "users.view_user", "users.change_user")
+    before = User.objects.values().get(pk=superuser.pk)
+
+    response = admin_session_for(manager).post(
+        f"/admin/users/user/{superuser.pk}/change/",
+        {"username": "root", "email": "mallory@example.com", "is_active": "on"},
+    )
+
+    assert response.status_code == 403
+    assert User.objects.values().get(pk=superuser.pk) == before
+
+
+def test_view_only_staff_cannot_run_the_deactivate_action(customer):
+    viewer = grant(make_staff(username="vera"), "users.view_user")
+
+    admin_session_for(viewer).post(
+        USER_CHANGELIST_URL, {"action": "deactivate", "_selected_action": [customer.pk]}
+    )
+
+    customer.refresh_from_db()
+    assert customer.is_active is True
+
+
+def test_tokens_from_before_an_admin_deactivation_stay_dead_after_reactivation(
+    admin_client_logged_in, customer
+):
+    access = obtain_tokens(APIClient(), "carol")["access"]
+    for action in ("deactivate", "reactivate"):
+        admin_client_logged_in.post(
+            USER_CHANGELIST_URL, {"action": action, "_selected_action": [customer.pk]}
+        )
+
+    customer.refresh_from_db()
+    assert customer.is_active is True
+    me = APIClient()
+    me.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert me.get(ME_URL).status_code == 401

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.factories import make_user
+from tests.factories import DEFAULT_PASSWORD, make_user
 from users.models import User
 
 ME_URL = "/api/v1/users/me/"
@@ -79,9 +79,12 @@ def test_put_replaces_the_profile_fields(customer_client, customer):
         "last_name": "Smith",
     }
 
-    response = customer_client.put(ME_URL, payload, format="json")
+    response = customer_client.put(
+        ME_URL, payload | {"current_password": DEFAULT_PASSWORD}, format="json"
+    )
 
     assert response.status_code == 200
+    assert "current_password" not in response.json()
     customer.refresh_from_db()
     assert {name: getattr(customer, name) for name in payload} == payload
 
@@ -275,3 +278,104 @@ def test_text_plain_body_is_415_and_nothing_changes(customer_client, customer, m
     assert set(response.json()) == {"detail"}
     assert "text/plain" in response.json()["detail"]
     assert stored(customer) == before
+
+
+# --- a new username or email needs the password (issue 11, item 3) -------------------------------
+
+
+NEW_LOGINS = [
+    pytest.param({"email": "mallory@example.com"}, id="email"),
+    pytest.param({"username": "mallory"}, id="username"),
+    pytest.param({"username": "mallory", "email": "mallory@example.com"}, id="both"),
+]
+
+
+@pytest.mark.parametrize("change", NEW_LOGINS)
+@pytest.mark.parametrize("password", [None, "wrong-password", ""])
+def test_a_new_username_or_email_without_the_right_password_is_400(
+    customer_client, customer, mailoutbox, django_capture_on_commit_callbacks, change, password
+):
+    """A stolen access token must not be enough to move the account to another address."""
+    body = change | {"first_name": "Mallory"}
+    if password is not None:
+        body["current_password"] = password
+    before = stored(customer)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = customer_client.patch(ME_URL, body, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["current_password"]
+    assert stored(customer) == before
+    assert mailoutbox == []
+
+
+def test_put_with_a_new_email_needs_the_password_too(customer_client, customer):
+    before = stored(customer)
+    payload = {"username": "carol", "email": "mallory@example.com", "first_name": "M"}
+
+    response = customer_client.put(ME_URL, payload, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["current_password"]
+    assert stored(customer) == before
+
+
+@pytest.mark.parametrize("change", NEW_LOGINS)
+def test_a_new_username_or_email_with_the_password_is_stored(
+    customer_client, customer, change, django_capture_on_commit_callbacks
+):
+    body = change | {"current_password": DEFAULT_PASSWORD}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = customer_client.patch(ME_URL, body, format="json")
+
+    assert response.status_code == 200
+    assert "current_password" not in response.json()
+    customer.refresh_from_db()
+    assert {name: getattr(customer, name) for name in change} == change
+    assert customer.check_password(DEFAULT_PASSWORD)
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_sending_back_the_same_username_and_email_needs_no_password(
+    customer_client, customer, mailoutbox, django_capture_on_commit_callbacks, method
+):
+    body = {"username": "carol", "email": "carol@example.com", "first_name": "Caroline"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = getattr(customer_client, method)(ME_URL, body, format="json")
+
+    assert response.status_code == 200
+    customer.refresh_from_db()
+    assert customer.first_name == "Caroline"
+    assert mailoutbox == []
+
+
+def test_the_old_address_hears_of_a_new_email(
+    customer_client, customer, mailoutbox, django_capture_on_commit_callbacks
+):
+    body = {"email": "carol@new.example", "current_password": DEFAULT_PASSWORD}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = customer_client.patch(ME_URL, body, format="json")
+
+    assert response.status_code == 200
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].to == ["carol@example.com"]
+    assert "carol@new.example" in mailoutbox[0].body
+    assert "carol" in mailoutbox[0].body
+
+
+def test_no_notice_when_the_new_email_is_refused(
+    customer_client, customer, mailoutbox, django_capture_on_commit_callbacks
+):
+    make_user(username="dave", email="dave@example.com")
+    body = {"email": "dave@example.com", "current_password": DEFAULT_PASSWORD}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = customer_client.patch(ME_URL, body, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["email"]
+    assert mailoutbox == []

@@ -6,10 +6,11 @@ from rest_framework import serializers
 
 from backend.fields import StrictCharField, StrictModelSerializer
 from users import services
-from users.models import EMAIL_TAKEN, USERNAME_TAKEN, User, UsernameValidator
+from users.models import EMAIL_TAKEN, USERNAME_TAKEN, User, UsernameValidator, normalize_username
 
 PASSWORD_MAX_LENGTH = 128
 WRONG_CURRENT_PASSWORD = "Your current password is not correct."
+CURRENT_PASSWORD_NEEDED = "Enter your current password to change your username or email."
 CANNOT_DEACTIVATE_SELF = "You cannot deactivate your own account."
 
 USER_FIELDS = [
@@ -47,15 +48,27 @@ def check_password_strength(password: str, user: User) -> None:
 class UserSerializer(StrictModelSerializer):
     """The representation of a user everywhere in the API; never a password or its hash.
 
-    Uniqueness of username and email ignores case, like the database constraints behind it."""
+    A username is kept in its NFKC form, and uniqueness of username and email ignores case.
+    Changing one's own username or email needs `current_password`; the old address is told of
+    a new email."""
+
+    # NFKC (`normalize_username`) before the clash check, so a look-alike is a field error, not
+    # a failed insert. The password guards against a stolen access token: a new address, then a
+    # password reset, would otherwise take the account over.
+
+    current_password = password_field(
+        required=False,
+        help_text="Your password: needed to change your own username or email.",
+    )
 
     class Meta:
         model = User
-        fields = USER_FIELDS
+        fields = [*USER_FIELDS, "current_password"]
         read_only_fields = READ_ONLY_FIELDS
         extra_kwargs = {"username": {"validators": [UsernameValidator()]}}
 
     def validate_username(self, value: str) -> str:
+        value = normalize_username(value)
         if self._others().with_username(value).exists():
             raise serializers.ValidationError(USERNAME_TAKEN, code="unique")
         return value
@@ -65,6 +78,37 @@ class UserSerializer(StrictModelSerializer):
         if self._others().with_email(value).exists():
             raise serializers.ValidationError(EMAIL_TAKEN, code="unique")
         return value
+
+    def validate(self, attrs):
+        password = attrs.pop("current_password", None)
+        if self._changes_own_login(attrs):
+            if password is None:
+                raise serializers.ValidationError(
+                    {"current_password": [CURRENT_PASSWORD_NEEDED]}, code="required"
+                )
+            if not self.instance.check_password(password):
+                raise serializers.ValidationError(
+                    {"current_password": [WRONG_CURRENT_PASSWORD]}, code="wrong_password"
+                )
+        return attrs
+
+    def update(self, instance, validated_data):
+        old_email = instance.email
+        instance = super().update(instance, validated_data)
+        if instance.email.lower() != old_email.lower():
+            services.notify_email_change(user=instance, old_email=old_email)
+        return instance
+
+    def _changes_own_login(self, attrs) -> bool:
+        """A new username or email for the caller's own account; a change of letter case only
+        is not one (log-in and password reset ignore case)."""
+        request = self.context.get("request")
+        if self.instance is None or request is None or self.instance.pk != request.user.pk:
+            return False
+        return any(
+            name in attrs and attrs[name].lower() != getattr(self.instance, name).lower()
+            for name in ("username", "email")
+        )
 
     def _others(self):
         users = User.objects.all()
@@ -95,6 +139,7 @@ class RegistrationSerializer(UserSerializer):
     the username, email and names."""
 
     password = password_field()
+    current_password = None  # a new account has none
 
     class Meta(UserSerializer.Meta):
         fields = [*USER_FIELDS, "password"]

@@ -1,10 +1,14 @@
 """The caller's own account, and staff management of everyone's (API.md, "Users")."""
 
+from collections.abc import Mapping
+
 from django.contrib.auth import update_session_auth_hash
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from backend.lazyschema import LazyAutoSchema
+from backend.throttling import PasswordCheckThrottle
 from users import services
 from users.filters import UserFilter
 from users.models import User
@@ -17,11 +21,26 @@ from users.serializers.accounts import (
 from users.tokens import REFRESH_JTI_CLAIM
 
 
+class CurrentPasswordThrottle(PasswordCheckThrottle):
+    """A write carrying `current_password` checks a password: it spends the log-in budget."""
+
+    def bucket_for(self, request, view):
+        sent = request.data if isinstance(request.data, Mapping) else {}
+        if request.method not in ("PUT", "PATCH") or "current_password" not in sent:
+            return None
+        return super().bucket_for(request, view)
+
+
+ACCOUNT_THROTTLES = [*APIView.throttle_classes, CurrentPasswordThrottle]
+
+
 class MeView(generics.RetrieveUpdateAPIView):
     """The caller's own profile. `is_staff`, `is_active`, `date_joined` and `id` are read-only:
-    sent in a body, they are ignored."""
+    sent in a body, they are ignored. A new username or email needs `current_password` (a
+    change of letter case only does not); the old address is told of a new email."""
 
     serializer_class = UserSerializer
+    throttle_classes = ACCOUNT_THROTTLES
 
     def get_object(self):
         return self.request.user
@@ -31,6 +50,7 @@ class PasswordChangeView(generics.GenericAPIView):
     """Change the caller's password. Every other session ends; this one goes on."""
 
     serializer_class = PasswordChangeSerializer
+    throttle_classes = [*APIView.throttle_classes, PasswordCheckThrottle]
     openapi = {"post": {"responses": {204: None}}}
 
     def post(self, request):
@@ -68,6 +88,7 @@ class UserViewSet(
     ordering = ["username"]
     http_method_names = ["get", "patch", "head", "options"]
     lookup_value_converter = "int"
+    throttle_classes = ACCOUNT_THROTTLES
     schema = LazyAutoSchema()
     openapi = {
         "list": {
@@ -83,10 +104,22 @@ class UserViewSet(
         "partial_update": {
             "summary": "Change an account (staff)",
             "description": (
-                "Staff only. Edit the profile, or set `is_active`: a deactivated user can no "
-                "longer log in or refresh, and their access tokens stop working at once."
+                "Staff holding `users.change_user`, or superusers. Edit the profile, or set "
+                "`is_active`: a deactivated user can no longer log in or refresh, and their "
+                "access tokens stop working at once and for good (reactivation does not revive "
+                "them). Nobody may change an account that holds a permission they lack (a "
+                "superuser holds them all). Changing one's own username or email needs "
+                "`current_password`."
             ),
         },
+    }
+    error_responses = {
+        "partial_update": {
+            403: (
+                "Not allowed: the caller lacks `users.change_user`, or the account holds a "
+                "permission the caller lacks."
+            )
+        }
     }
     search_description = "Words matched in username, email, first and last name (any case)."
 
