@@ -73,16 +73,18 @@ class StrictIntegerField(JsonTypeMixin, serializers.IntegerField):
 
 
 NOT_A_PLAIN_DECIMAL = (
-    "Expected ASCII digits with an optional \".\" and at most {places} decimal places, such as "
-    '"12.50": no sign, exponent, spaces, digit separators or other digits.'
+    'Expected ASCII digits, at most {whole} before an optional "." and at most {places} after '
+    'it, such as "12.50": no sign, exponent, spaces, digit separators or other digits.'
 )
 
 
-def plain_decimal_pattern(decimal_places: int) -> str:
+def plain_decimal_pattern(whole_digits: int | None, decimal_places: int) -> str:
     """What API.md calls a price: ASCII digits, then `.` and one to `decimal_places` digits.
 
-    "5." is refused: nobody writes money that way, and a lone point is more likely a typo."""
-    return rf"^[0-9]+(\.[0-9]{{1,{decimal_places}}})?$"
+    "5." is refused: nobody writes money that way, and a lone point is more likely a typo.
+    Leading zeros count as digits, so the pattern alone is the rule (it is the schema's too)."""
+    whole = f"{{1,{whole_digits}}}" if whole_digits else "+"
+    return rf"^[0-9]{whole}(\.[0-9]{{1,{decimal_places}}})?$"
 
 
 class StrictDecimalField(JsonTypeMixin, serializers.DecimalField):
@@ -97,13 +99,14 @@ class StrictDecimalField(JsonTypeMixin, serializers.DecimalField):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.pattern = plain_decimal_pattern(self.decimal_places)
+        self.pattern = plain_decimal_pattern(self.max_whole_digits, self.decimal_places)
 
     def to_internal_value(self, data):
         if isinstance(data, str) and not re.fullmatch(self.pattern, data, flags=re.ASCII):
-            raise serializers.ValidationError(
-                NOT_A_PLAIN_DECIMAL.format(places=self.decimal_places), code="invalid"
+            message = NOT_A_PLAIN_DECIMAL.format(
+                whole=self.max_whole_digits or "any number", places=self.decimal_places
             )
+            raise serializers.ValidationError(message, code="invalid")
         return super().to_internal_value(data)
 
 

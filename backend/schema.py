@@ -15,6 +15,7 @@ serves the API; this way it loads only when a schema is generated (viewsets also
 
 from drf_spectacular import openapi
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
@@ -73,6 +74,17 @@ class SessionJWTScheme(SimpleJWTScheme):
     contrib extension matches simplejwt's class only)."""
 
     target_class = "users.tokens.JWTAuthentication"
+
+
+class PlainDecimalField(OpenApiSerializerFieldExtension):
+    """Money fields accept exactly what their `pattern` says (backend/fields.py); drf-spectacular
+    would describe Python's laxer decimal (a sign, no leading digit)."""
+
+    target_class = "backend.fields.StrictDecimalField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        return schema | {"pattern": self.target.pattern}
 
 
 class AutoSchema(openapi.AutoSchema):
