@@ -1,5 +1,6 @@
 """The product list's query parameters (API.md, "Product list query parameters")."""
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
@@ -7,11 +8,30 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django_filters import rest_framework as filters
 
+from backend.fields import NOT_A_PLAIN_DECIMAL, plain_decimal_pattern
 from backend.filters import SearchFilter, StrictBooleanFilter
 from products.models import Product
 
 MAX_ID = 2**63 - 1
 MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class PlainDecimalField(forms.DecimalField):
+    """A price bound is written like a price (backend/fields.py): `Decimal()` alone would take
+    "1e2", "-0", "1_000" or fullwidth digits."""
+
+    def to_python(self, value):
+        whole = self.max_digits - self.decimal_places
+        if value not in self.empty_values and not re.fullmatch(
+            plain_decimal_pattern(whole, self.decimal_places), str(value), flags=re.ASCII
+        ):
+            message = NOT_A_PLAIN_DECIMAL.format(whole=whole, places=self.decimal_places)
+            raise forms.ValidationError(message, code="invalid")
+        return super().to_python(value)
+
+
+class PriceBoundFilter(filters.NumberFilter):
+    field_class = PlainDecimalField
 
 
 class IdListField(forms.Field):
@@ -81,10 +101,10 @@ def _midnight(day: date) -> datetime:
 
 class ProductFilter(filters.FilterSet):
     category = IdListFilter(field_name="category_id", help_text="Category id; repeat for several.")
-    min_price = filters.NumberFilter(
+    min_price = PriceBoundFilter(
         field_name="price", lookup_expr="gte", help_text="Lowest price, inclusive.", **MONEY
     )
-    max_price = filters.NumberFilter(
+    max_price = PriceBoundFilter(
         field_name="price", lookup_expr="lte", help_text="Highest price, inclusive.", **MONEY
     )
     in_stock = StrictBooleanFilter(method="filter_in_stock", help_text="`stock > 0`, or not.")

@@ -179,3 +179,19 @@ def test_the_trailing_slash_redirect_under_api_is_json(api_client):
     assert response.status_code == 301
     assert response["Location"] == PRODUCTS_URL
     assert response.json() == {"detail": f"Moved to {PRODUCTS_URL}"}
+
+
+@pytest.mark.parametrize("bound", ["min_price", "max_price"])
+@pytest.mark.parametrize("value", ["-0", "1e2", "1_000", "\uff11", "+5", ".5", " 5"])
+def test_a_price_bound_in_the_list_meets_the_same_rule(api_client, bound, value):
+    response = api_client.get(PRODUCTS_URL, {bound: value})
+    assert response.status_code == 400
+    assert response.json() == {bound: [NOT_A_PLAIN_DECIMAL.format(whole=10, places=2)]}
+
+
+def test_a_plain_price_bound_filters_the_list(api_client):
+    make_product(price="5.00")
+    cheap = make_product(price="2.50")
+    response = api_client.get(PRODUCTS_URL, {"max_price": "2.5"})
+    assert response.status_code == 200
+    assert [row["id"] for row in response.json()["results"]] == [cheap.pk]
