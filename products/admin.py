@@ -5,11 +5,12 @@ from django.contrib import admin, messages
 from django.db.models import Count
 
 from products.models import Category, Product
+from products.resources import CATEGORY, PRODUCT
 
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "active_products", "all_products")
+    list_display = (*CATEGORY.admin_list, "active_products", "all_products")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
     ordering = ("name",)
@@ -28,18 +29,9 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = (
-        "name",
-        "sku",
-        "price",
-        "stock",
-        "is_active",
-        "category",
-        "created_at",
-        "updated_at",
-    )
+    list_display = PRODUCT.admin_list
     list_display_links = ("name", "sku")
-    list_editable = ("price", "stock", "is_active")
+    list_editable = PRODUCT.admin_list_editable
     list_filter = ("is_active", "category", "created_at", "updated_at")
     list_select_related = ("category",)
     list_per_page = 50

@@ -39,11 +39,6 @@ class CategoryQuerySet(models.QuerySet):
         """Case-insensitive, through the `Lower(name)` unique index."""
         return self.alias(name_lower=Lower("name")).filter(name_lower=Lower(models.Value(name)))
 
-    def as_rows(self):
-        """What the API shows of each category (of a `with_product_count()` queryset), as plain
-        rows (see `CategorySerializer.represent_row`)."""
-        return self.values("id", "name", "slug", "description", "product_count")
-
 
 class Category(models.Model):
     name = models.CharField(max_length=100)
@@ -68,21 +63,6 @@ class Category(models.Model):
 
     def __str__(self):
         return self.name
-
-
-PRODUCT_ROW_FIELDS = (
-    "id",
-    "name",
-    "sku",
-    "description",
-    "price",
-    "stock",
-    "is_active",
-    "category_id",
-    "category__name",
-    "created_at",
-    "updated_at",
-)
 
 
 class SearchDocument(models.Func):
@@ -112,10 +92,6 @@ class ProductQuerySet(models.QuerySet):
 
     def for_api(self):
         return self.select_related("category")
-
-    def as_rows(self):
-        """What the API shows of each product, as plain rows (see `ProductSerializer`)."""
-        return self.values(*PRODUCT_ROW_FIELDS)
 
     def with_sku(self, sku: str):
         """Case-insensitive, through the `Lower(sku)` unique index."""

@@ -1,7 +1,6 @@
 """Categories and products as the API shows and takes them (API.md, "Catalog")."""
 
 import itertools
-from datetime import UTC, datetime
 
 from django.utils.text import slugify
 from rest_framework import serializers
@@ -14,6 +13,7 @@ from products.models import (
     Category,
     Product,
 )
+from products.resources import CATEGORY, PRODUCT
 
 SLUG_FALLBACK = "category"
 
@@ -27,14 +27,16 @@ class CategorySerializer(StrictModelSerializer):
 
     class Meta:
         model = Category
-        fields = ["id", "name", "slug", "description", "product_count"]
-        extra_kwargs = {
-            "slug": {
-                "required": False,
-                "validators": [],
-                "help_text": "Made from the name when not given; lower case.",
+        fields = CATEGORY.api_fields
+        read_only_fields = CATEGORY.read_only_fields
+        extra_kwargs = CATEGORY.serializer_kwargs(
+            {
+                "slug": {
+                    "validators": [],
+                    "help_text": "Made from the name when not given; lower case.",
+                }
             }
-        }
+        )
 
     def validate_name(self, value: str) -> str:
         if self._others().with_name(value).exists():
@@ -57,17 +59,6 @@ class CategorySerializer(StrictModelSerializer):
         category.product_count = 0
         return category
 
-    @staticmethod
-    def represent_row(row: dict) -> dict:
-        """The representation above from a `Category.objects.as_rows()` row (see Product's)."""
-        return {
-            "id": row["id"],
-            "name": row["name"],
-            "slug": row["slug"],
-            "description": row["description"],
-            "product_count": row["product_count"],
-        }
-
 
 def unique_slug_for(name: str) -> str:
     """`slugify(name)`, numbered (`-2`, `-3`, …) past slugs other categories already use."""
@@ -88,21 +79,8 @@ class ProductSerializer(StrictModelSerializer):
 
     class Meta:
         model = Product
-        fields = [
-            "id",
-            "name",
-            "sku",
-            "description",
-            "price",
-            "stock",
-            "in_stock",
-            "is_active",
-            "category",
-            "category_name",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = ["created_at", "updated_at"]
+        fields = PRODUCT.api_fields
+        read_only_fields = PRODUCT.read_only_fields
         extra_kwargs = {
             # The browsable API's form starts with the box ticked, as the model's default is.
             "is_active": {"initial": True},
@@ -119,29 +97,3 @@ class ProductSerializer(StrictModelSerializer):
         if clashes.exists():
             raise serializers.ValidationError(SKU_TAKEN, code="unique")
         return value
-
-    @staticmethod
-    def represent_row(row: dict) -> dict:
-        """The representation above, built from a `Product.objects.as_rows()` row.
-
-        Reads skip model instances and DRF's per-field work: this is the whole cost of a row.
-        A test holds it equal to what the fields above produce for the same product."""
-        return {
-            "id": row["id"],
-            "name": row["name"],
-            "sku": row["sku"],
-            "description": row["description"],
-            "price": f"{row['price']:.2f}",
-            "stock": row["stock"],
-            "in_stock": row["stock"] > 0,
-            "is_active": row["is_active"],
-            "category": row["category_id"],
-            "category_name": row["category__name"],
-            "created_at": utc_timestamp(row["created_at"]),
-            "updated_at": utc_timestamp(row["updated_at"]),
-        }
-
-
-def utc_timestamp(value: datetime) -> str:
-    """REST_FRAMEWORK["DATETIME_FORMAT"] (`2026-01-31T12:00:00.000000Z`), without strftime."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"

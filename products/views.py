@@ -8,6 +8,7 @@ from backend.exceptions import Conflict
 from backend.filters import FilterBackend, OrderingFilter
 from products.filters import ProductFilter, ProductSearchFilter
 from products.models import CATEGORY_HAS_PRODUCTS, Category, Product
+from products.resources import CATEGORY, PRODUCT
 from products.serializers import CategorySerializer, ProductSerializer
 from products.viewsets import CatalogViewSet
 
@@ -33,8 +34,9 @@ IN_USE = {409: "The category still has products: nothing was deleted."}
 
 
 class CategoryViewSet(CatalogViewSet):
+    resource = CATEGORY
     serializer_class = CategorySerializer
-    ordering_fields = ["name"]
+    ordering_fields = CATEGORY.ordering_fields
     ordering = ["name"]
     error_responses = {"destroy": IN_USE}
     openapi = {
@@ -60,12 +62,13 @@ class CategoryViewSet(CatalogViewSet):
 
 
 class ProductViewSet(CatalogViewSet):
+    resource = PRODUCT
     serializer_class = ProductSerializer
     filter_backends = [FilterBackend, ProductSearchFilter, OrderingFilter]
     filterset_class = ProductFilter
-    search_fields = ["name", "description", "sku"]
+    search_fields = PRODUCT.search_fields
     search_description = "Words matched in name, description and SKU (any case); all must match."
-    ordering_fields = ["price", "name", "created_at", "stock"]
+    ordering_fields = PRODUCT.ordering_fields
     ordering = ["-created_at"]
     openapi = {
         "list": {

@@ -12,6 +12,7 @@ from backend.conditional import etag_for, none_match, not_modified, require_matc
 from backend.lazyschema import LazyAutoSchema
 from backend.renderers import JSONRenderer
 from products import cache
+from products.resources import Resource
 
 DEFERRED_JOIN_FROM = 1000  # rows skipped before a page's ids are looked up first
 VARY = "Authorization, Cookie"
@@ -30,8 +31,9 @@ class ListRows:
 
     ordered = True  # the paginator checks; `matching` always has an order
 
-    def __init__(self, matching, entries: "cache.ListEntries | None"):
+    def __init__(self, matching, rows, entries: "cache.ListEntries | None"):
         self.matching = matching
+        self.rows = rows  # the resource's `rows`: a queryset's `.values()` for representing
         self.entries = entries
 
     def count(self) -> int:
@@ -45,7 +47,7 @@ class ListRows:
             return []
         ids = self.entries.page_ids(start) if self.entries else None
         if ids is not None:
-            rows = list(self.matching.as_rows().filter(pk__in=ids))
+            rows = list(self.rows(self.matching.filter(pk__in=ids)))
             if len(rows) == len(ids):
                 return rows
         rows = self._find(page)
@@ -58,9 +60,9 @@ class ListRows:
         and only those rows are then read (with their category), in the same statement:
         `OFFSET` then skips index entries instead of whole rows."""
         if page.start < DEFERRED_JOIN_FROM:  # near the top, a plain LIMIT is as cheap
-            return list(self.matching.as_rows()[page])
+            return list(self.rows(self.matching)[page])
         ids = self.matching.values("pk")[page]
-        return list(self.matching.as_rows().filter(pk__in=ids))
+        return list(self.rows(self.matching.filter(pk__in=ids)))
 
 
 class ReadOpenWriteByModelPermission(DjangoModelPermissions):
@@ -73,12 +75,14 @@ class ReadOpenWriteByModelPermission(DjangoModelPermissions):
 
 
 class CatalogViewSet(viewsets.ModelViewSet):
-    """A ModelViewSet whose JSON reads are plain rows (`queryset.as_rows()`) represented by the
-    serializer's `represent_row`, rendered once, with an ETag, and answered 304 when the client
-    has them; lists take their counts and pages' ids from the shared cache. Writes honour
-    If-Match. (The browsable API keeps DRF's generic path.)
+    """A ModelViewSet whose JSON reads are plain rows represented as its `resource` declares
+    (`products.resources`), rendered once, with an ETag, and answered 304 when the client has
+    them; lists take their counts and pages' ids from the shared cache. Writes honour If-Match.
+    (The browsable API keeps DRF's generic path.)
 
-    Subclasses give `get_queryset()` (who sees what) and a serializer with `represent_row`."""
+    Subclasses give `resource` and `get_queryset()` (who sees what)."""
+
+    resource: Resource
 
     permission_classes = [ReadOpenWriteByModelPermission]
     lookup_value_converter = "int"
@@ -91,15 +95,16 @@ class CatalogViewSet(viewsets.ModelViewSet):
         if not isinstance(request.accepted_renderer, BaseJSONRenderer):
             return super().list(request, *args, **kwargs)
         matching = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(ListRows(matching, self._list_entries(matching)))
-        represent = self.get_serializer_class().represent_row
+        entries = self._list_entries(matching)
+        page = self.paginate_queryset(ListRows(matching, self.resource.rows, entries))
+        represent = self.resource.represent
         body = render(self.get_paginated_response([represent(row) for row in page]).data)
         return self._conditional(request, body)
 
     def retrieve(self, request, *args, **kwargs):
         if not isinstance(request.accepted_renderer, BaseJSONRenderer):
             return super().retrieve(request, *args, **kwargs)
-        body = render(self.get_serializer_class().represent_row(self._object_row()))
+        body = render(self.resource.represent(self._object_row()))
         return self._conditional(request, body)
 
     def _list_entries(self, matching) -> "cache.ListEntries | None":
@@ -114,7 +119,8 @@ class CatalogViewSet(viewsets.ModelViewSet):
         """The object as a row (404 if the caller may not see it). List parameters do not
         narrow a detail, so the filter backends are not applied."""
         pk = self.kwargs[self.lookup_field]
-        row = next(iter(self.get_queryset().as_rows().filter(pk=pk).order_by()[:1]), None)
+        matching = self.get_queryset().filter(pk=pk).order_by()
+        row = next(iter(self.resource.rows(matching)[:1]), None)
         if row is None:
             raise Http404
         self.check_object_permissions(self.request, row)
@@ -152,7 +158,7 @@ class CatalogViewSet(viewsets.ModelViewSet):
         list(lock.values_list("pk", flat=True))
         instance = super().get_object()
         if "If-Match" in self.request.headers:
-            current = render(self.get_serializer_class().represent_row(self._object_row()))
+            current = render(self.resource.represent(self._object_row()))
             require_match(self.request, etag_for(current))
         return instance
 

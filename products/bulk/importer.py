@@ -10,16 +10,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.management.color import no_style
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from products.bulk.csvfiles import CsvRow, read_rows
 from products.bulk.rules import CellError, category_columns, product_columns, slug_for
 from products.bulk.staging import Staging
 from products.models import Category, Product, search_index
+from products.resources import PRODUCT
 
-CATEGORY_REQUIRED = ["name", "slug"]
-PRODUCT_REQUIRED = ["name", "sku", "price", "stock", "is_active", "category_id"]
 BULK_LOAD_MIN_ROWS = 10_000
 
 
@@ -100,7 +99,7 @@ def _read_cells(row: CsvRow, columns, path: str, errors: list[str]) -> dict | No
 def _read_categories(path: str, errors: list[str]) -> list[CategoryRow]:
     columns = category_columns()
     rows = []
-    for row in read_rows(path, list(columns), CATEGORY_REQUIRED):
+    for row in read_rows(path, list(columns), _required(columns)):
         values = _read_cells(row, columns, path, errors)
         if values is not None:
             values["slug"] = values.get("slug") or slug_for(values["name"])
@@ -110,25 +109,24 @@ def _read_categories(path: str, errors: list[str]) -> list[CategoryRow]:
     return rows
 
 
+def _required(columns) -> list[str]:
+    return [name for name, column in columns.items() if column.in_every_file]
+
+
 def _product_rows(path: str, errors: list[str]) -> Iterator[tuple]:
+    """Staging rows (`staging.product_columns()`): a text column left out or empty is empty
+    text, as the API stores it; anything else left out is null (its default, or kept)."""
     columns = product_columns()
-    for row in read_rows(path, list(columns), PRODUCT_REQUIRED):
+    for row in read_rows(path, list(columns), _required(columns)):
         values = _read_cells(row, columns, path, errors)
         if values is not None:
-            yield (
-                row.line,
-                values.get("id"),
-                values["name"],
-                values["sku"],
-                values["sku"].lower(),
-                values.get("description") or "",
-                values["price"],
-                values["stock"],
-                values["is_active"],
-                values["category_id"],
-                values.get("created_at"),
-                values.get("updated_at"),
-            )
+            cells = [_staged(values.get(name), column) for name, column in columns.items()]
+            yield (row.line, *cells, values[PRODUCT.natural_key].lower())
+
+
+def _staged(value, column):
+    is_text = isinstance(column.field, models.CharField | models.TextField)
+    return "" if value is None and is_text else value
 
 
 # --- Checks across rows -------------------------------------------------------------------------
@@ -175,8 +173,8 @@ PRODUCT_CHECKS = [
     (
         "sku",
         """SELECT s.line, f.line FROM import_product s
-           JOIN (SELECT sku_lower, MIN(line) AS line FROM import_product
-                 GROUP BY sku_lower HAVING COUNT(*) > 1) f ON f.sku_lower = s.sku_lower
+           JOIN (SELECT natural_key, MIN(line) AS line FROM import_product
+                 GROUP BY natural_key HAVING COUNT(*) > 1) f ON f.natural_key = s.natural_key
            WHERE s.line > f.line""",
         "the same SKU (in any case) as line {}",
     ),
@@ -195,15 +193,15 @@ PRODUCT_CHECKS = [
         """SELECT s.line, p.sku FROM import_product s
            JOIN products_product p ON p.id = s.id
            WHERE NOT EXISTS (
-               SELECT 1 FROM products_product q WHERE LOWER(q.sku) = s.sku_lower)""",
+               SELECT 1 FROM products_product q WHERE LOWER(q.sku) = s.natural_key)""",
         "this id is product '{}' in the database",
     ),
     (
         "category_id",
-        """SELECT s.line, s.category_ref FROM import_product s
-           WHERE s.category_ref IS NOT NULL
-             AND NOT EXISTS (SELECT 1 FROM import_category_map m WHERE m.file_id = s.category_ref)
-             AND NOT EXISTS (SELECT 1 FROM products_category c WHERE c.id = s.category_ref)""",
+        """SELECT s.line, s.category_id FROM import_product s
+           WHERE s.category_id IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM import_category_map m WHERE m.file_id = s.category_id)
+             AND NOT EXISTS (SELECT 1 FROM products_category c WHERE c.id = s.category_id)""",
         "no category {} in the file or the database",
     ),
 ]
@@ -257,25 +255,50 @@ def _apply_category(row: CategoryRow, result: ImportResult, ids: dict[int, int])
 
 COUNT_UPDATES = """
 SELECT COUNT(*), SUM(CASE WHEN EXISTS (
-    SELECT 1 FROM products_product p WHERE LOWER(p.sku) = s.sku_lower) THEN 1 ELSE 0 END)
+    SELECT 1 FROM products_product p WHERE LOWER(p.sku) = s.natural_key) THEN 1 ELSE 0 END)
 FROM import_product s"""
 UPDATE_PRODUCTS = """
-UPDATE products_product SET
-    name = s.name, sku = s.sku, description = s.description, price = s.price,
-    stock = s.stock, is_active = s.is_active, category_id = COALESCE(m.db_id, s.category_ref),
-    created_at = COALESCE(s.created_at, products_product.created_at),
-    updated_at = COALESCE(s.updated_at, %s)
-FROM import_product s LEFT JOIN import_category_map m ON m.file_id = s.category_ref
-WHERE LOWER(products_product.sku) = s.sku_lower"""
+UPDATE products_product SET {assignments}
+FROM import_product s LEFT JOIN import_category_map m ON m.file_id = s.category_id
+WHERE LOWER(products_product.sku) = s.natural_key"""
 INSERT_PRODUCTS = """
-INSERT INTO products_product
-    (id, name, sku, description, price, stock, is_active, category_id, created_at, updated_at)
-SELECT {id}, s.name, s.sku, s.description, s.price, s.stock, s.is_active,
-       COALESCE(m.db_id, s.category_ref), COALESCE(s.created_at, %s), COALESCE(s.updated_at, %s)
-FROM import_product s LEFT JOIN import_category_map m ON m.file_id = s.category_ref
+INSERT INTO products_product ({columns})
+SELECT {values}
+FROM import_product s LEFT JOIN import_category_map m ON m.file_id = s.category_id
 WHERE {which} AND NOT EXISTS (
-    SELECT 1 FROM products_product p WHERE LOWER(p.sku) = s.sku_lower)
+    SELECT 1 FROM products_product p WHERE LOWER(p.sku) = s.natural_key)
 ORDER BY s.line"""
+
+
+def _staged_value(name: str, field, *, existing: str | None) -> str:
+    """A staged column as written to products_product. A category id may be the file's own
+    (mapped to where that category landed); a timestamp left out is kept (`existing`) or now."""
+    if field.is_relation:
+        return f"COALESCE(m.db_id, s.{name})"
+    if isinstance(field, models.DateTimeField):
+        keeps = existing is not None and not field.auto_now
+        return f"COALESCE(s.{name}, {f'products_product.{name}' if keeps else '%(now)s'})"
+    return f"s.{name}"
+
+
+def update_products_sql() -> str:
+    assignments = ", ".join(
+        f"{name} = {_staged_value(name, field, existing='products_product')}"
+        for name, field in PRODUCT.csv_fields
+        if not field.primary_key
+    )
+    return UPDATE_PRODUCTS.format(assignments=assignments)
+
+
+def insert_products_sql(id_expression: str, which: str) -> str:
+    columns = [name for name, _ in PRODUCT.csv_fields]
+    values = [
+        id_expression if field.primary_key else _staged_value(name, field, existing=None)
+        for name, field in PRODUCT.csv_fields
+    ]
+    return INSERT_PRODUCTS.format(columns=", ".join(columns), values=", ".join(values), which=which)
+
+
 PRODUCT_SEQUENCE = "pg_get_serial_sequence('products_product', 'id')"
 MOVE_PRODUCT_SEQUENCE = f"""
 SELECT setval({PRODUCT_SEQUENCE}, GREATEST(m, 1), m > 0) FROM (
@@ -320,8 +343,8 @@ def _indexes_rebuilt_after(rebuild: bool):
 
 
 def _write_products(staging: Staging, result: ImportResult) -> None:
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    result.products_updated = staging.execute(UPDATE_PRODUCTS, [now])
+    now = {"now": connection.ops.adapt_datetimefield_value(timezone.now())}
+    result.products_updated = staging.execute(update_products_sql(), now)
     if staging.is_postgres:
         # Ids the file leaves out come after every id in the table and in the file.
         staging.execute(MOVE_PRODUCT_SEQUENCE)
@@ -329,8 +352,7 @@ def _write_products(staging: Staging, result: ImportResult) -> None:
     else:  # SQLite numbers a NULL id after the highest one, so insert those last
         inserts = [("s.id", "s.id IS NOT NULL"), ("s.id", "s.id IS NULL")]
     for id_expression, which in inserts:
-        sql = INSERT_PRODUCTS.format(id=id_expression, which=which)
-        result.products_created += staging.execute(sql, [now, now])
+        result.products_created += staging.execute(insert_products_sql(id_expression, which), now)
 
 
 def _move_sequences_past_ids() -> None:

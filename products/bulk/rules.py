@@ -15,7 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.text import slugify
 
-from products.models import Category, Product
+from products.models import Category
+from products.resources import CATEGORY, PRODUCT, Resource
 
 BLANK = "This field may not be blank."
 NUL = "Null characters are not allowed."
@@ -32,7 +33,8 @@ class Column:
     name: str
     field: models.Field | None
     parse: Callable[[str], Any]
-    required: bool = True
+    required: bool = True  # a value in every row
+    in_every_file: bool = True  # the header must name it
 
     def read(self, text: str) -> Any:
         if "\x00" in text:
@@ -97,36 +99,46 @@ def _slug(text: str) -> str:
     return text.lower()
 
 
-def _field(model, name: str) -> models.Field:
-    return model._meta.get_field(name)
+PARSERS = [  # by model field class, the first that matches
+    (models.BooleanField, _boolean),
+    (models.DateTimeField, _timestamp),
+    (models.DecimalField, _decimal),
+    (models.SlugField, _slug),
+    (models.CharField, _text),
+    (models.TextField, _text),
+    (models.ForeignKey, _id),
+    (models.AutoField | models.BigAutoField, _id),
+    (models.IntegerField, _integer),
+]
+
+
+def columns_of(resource: Resource) -> dict[str, Column]:
+    """The resource's CSV columns (`resources.Resource.csv_fields`), each parsed as its model
+    field's type and checked with the model field's validators."""
+    return {
+        name: Column(
+            name,
+            None if model_field.is_relation or model_field.primary_key else model_field,
+            _parser(model_field),
+            required=resource.csv_value_required(model_field),
+            in_every_file=resource.csv_column_required(model_field),
+        )
+        for name, model_field in resource.csv_fields
+    }
+
+
+def _parser(model_field: models.Field) -> Callable[[str], Any]:
+    return next(parse for kind, parse in PARSERS if isinstance(model_field, kind))
 
 
 def category_columns() -> dict[str, Column]:
-    return {
-        "id": Column("id", None, _id, required=False),
-        "name": Column("name", _field(Category, "name"), _text),
-        "slug": Column("slug", _field(Category, "slug"), _slug, required=False),
-        "description": Column(
-            "description", _field(Category, "description"), _text, required=False
-        ),
-    }
+    return columns_of(CATEGORY)
 
 
 def product_columns() -> dict[str, Column]:
-    return {
-        "id": Column("id", None, _id, required=False),
-        "name": Column("name", _field(Product, "name"), _text),
-        "sku": Column("sku", _field(Product, "sku"), _text),
-        "description": Column("description", _field(Product, "description"), _text, required=False),
-        "price": Column("price", _field(Product, "price"), _decimal),
-        "stock": Column("stock", _field(Product, "stock"), _integer),
-        "is_active": Column("is_active", None, _boolean),
-        "category_id": Column("category_id", None, _id, required=False),
-        "created_at": Column("created_at", None, _timestamp, required=False),
-        "updated_at": Column("updated_at", None, _timestamp, required=False),
-    }
+    return columns_of(PRODUCT)
 
 
 def slug_for(name: str) -> str:
     """A category's slug when the file gives none: the API makes it from the name too."""
-    return slugify(name)[: _field(Category, "slug").max_length] or "category"
+    return slugify(name)[: Category._meta.get_field("slug").max_length] or "category"

@@ -2,29 +2,14 @@
 rows (duplicates, references, id clashes) is one SQL statement and memory does not grow with
 the file. PostgreSQL takes the rows through COPY; SQLite through executemany."""
 
-from django.db import connection
+from datetime import datetime
+from decimal import Decimal
 
-PRODUCT_COLUMNS = [
-    "line",
-    "id",
-    "name",
-    "sku",
-    "sku_lower",
-    "description",
-    "price",
-    "stock",
-    "is_active",
-    "category_ref",
-    "created_at",
-    "updated_at",
-]
-CREATE_PRODUCTS = """
-CREATE TEMPORARY TABLE import_product (
-    line integer NOT NULL, id bigint, name text NOT NULL, sku text NOT NULL,
-    sku_lower text NOT NULL, description text NOT NULL, price numeric(10, 2) NOT NULL,
-    stock integer NOT NULL, is_active boolean NOT NULL, category_ref bigint,
-    created_at {timestamp}, updated_at {timestamp}
-)"""
+from django.db import connection, models
+
+from products.resources import PRODUCT
+
+KEY_COLUMN = "natural_key"  # the natural key (the SKU) in lower case, to match rows by
 CREATE_CATEGORY_MAP = """
 CREATE TEMPORARY TABLE import_category_map (file_id bigint PRIMARY KEY, db_id bigint)
 """
@@ -39,8 +24,7 @@ class Staging:
 
     def __enter__(self):
         self.drop()
-        timestamp = "timestamptz" if self.is_postgres else "datetime"
-        self.cursor.execute(CREATE_PRODUCTS.format(timestamp=timestamp))
+        self.cursor.execute(create_products_sql())
         self.cursor.execute(CREATE_CATEGORY_MAP)
         return self
 
@@ -58,20 +42,20 @@ class Staging:
         self.cursor.execute("DROP TABLE IF EXISTS import_category_map")
 
     def write_products(self, rows) -> None:
-        """`rows`: tuples in PRODUCT_COLUMNS order, streamed."""
+        """`rows`: tuples in `product_columns()` order, streamed."""
         if self.is_postgres:
             self._copy_products(rows)
         else:
             self._insert_products(rows)
 
     def _copy_products(self, rows) -> None:
-        statement = f"COPY import_product ({', '.join(PRODUCT_COLUMNS)}) FROM STDIN"
+        statement = f"COPY import_product ({', '.join(product_columns())}) FROM STDIN"
         with self.cursor.cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
 
     def _insert_products(self, rows) -> None:
-        placeholders = ", ".join(["%s"] * len(PRODUCT_COLUMNS))
+        placeholders = ", ".join(["%s"] * len(product_columns()))
         statement = f"INSERT INTO import_product VALUES ({placeholders})"
         batch = []
         for row in rows:
@@ -104,13 +88,43 @@ class Staging:
         return self.cursor.rowcount
 
 
+def product_columns() -> list[str]:
+    """The staging table's columns: the file's line, every CSV column, the key to match by."""
+    return ["line", *(name for name, _ in PRODUCT.csv_fields), KEY_COLUMN]
+
+
+def create_products_sql() -> str:
+    """Each CSV column typed as its model field stores it (ids and references as ids), and
+    null wherever the file may leave a value out."""
+    columns = [
+        "line integer NOT NULL",
+        *(
+            f"{name} {_column_type(field)}{_nullability(field)}"
+            for name, field in PRODUCT.csv_fields
+        ),
+        f"{KEY_COLUMN} text NOT NULL",
+    ]
+    return f"CREATE TEMPORARY TABLE import_product ({', '.join(columns)})"
+
+
+def _nullability(field: models.Field) -> str:
+    return " NOT NULL" if PRODUCT.csv_value_required(field) else ""
+
+
+def _column_type(field: models.Field) -> str:
+    if field.primary_key or field.is_relation:
+        return field.rel_db_type(connection) if field.primary_key else field.db_type(connection)
+    return field.db_type(connection)
+
+
 def _for_sqlite(row: tuple) -> tuple:
     """Values as Django stores them on SQLite (naive UTC timestamps, decimals as text)."""
-    created, updated = row[-2:]
-    return (
-        *row[:6],
-        str(row[6]),
-        *row[7:10],
-        connection.ops.adapt_datetimefield_value(created),
-        connection.ops.adapt_datetimefield_value(updated),
-    )
+    return tuple(_sqlite_value(value) for value in row)
+
+
+def _sqlite_value(value):
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

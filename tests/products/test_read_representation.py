@@ -1,6 +1,6 @@
-"""The fast read path (API.md, "Catalog"): catalog reads are built from plain rows by
-`represent_row`, not by DRF's fields, so these tests hold the two equal, value and JSON type,
-and pin what a read costs in SQL."""
+"""The fast read path (API.md, "Catalog"): catalog reads are built from plain rows as the
+resource declaration says (`products.resources`), not by DRF's fields, so these tests hold the
+two equal, value and JSON type, and pin what a read costs in SQL."""
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from products.models import Category, Product
+from products.resources import CATEGORY, PRODUCT
 from products.serializers import CategorySerializer, ProductSerializer
 from tests.factories import make_category, make_product, make_products
 
@@ -44,7 +45,7 @@ def product_fields(variant: str) -> dict:
     return fields
 
 
-# --- represent_row against the serializer -------------------------------------------------------
+# --- rows against the serializer --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("variant", list(PRODUCT_VARIANTS))
@@ -52,11 +53,11 @@ def test_a_product_row_is_represented_as_the_serializer_represents_the_product(v
     product = make_product(**product_fields(variant))
     make_product(category=make_category())  # a neighbour, so the row is picked, not the only one
 
-    row = Product.objects.as_rows().get(pk=product.pk)
+    row = PRODUCT.rows(Product.objects.all()).get(pk=product.pk)
     expected = ProductSerializer(Product.objects.for_api().get(pk=product.pk)).data
 
-    assert typed(ProductSerializer.represent_row(row)) == typed(expected)
-    assert list(ProductSerializer.represent_row(row)) == list(expected)
+    assert typed(PRODUCT.represent(row)) == typed(expected)
+    assert list(PRODUCT.represent(row)) == list(expected)
 
 
 def test_a_whole_second_timestamp_keeps_its_six_zero_microseconds():
@@ -64,9 +65,9 @@ def test_a_whole_second_timestamp_keeps_its_six_zero_microseconds():
     product = make_product(created_at=moment)
     Product.objects.filter(pk=product.pk).update(updated_at=moment)
 
-    row = Product.objects.as_rows().get(pk=product.pk)
+    row = PRODUCT.rows(Product.objects.all()).get(pk=product.pk)
 
-    represented = ProductSerializer.represent_row(row)
+    represented = PRODUCT.represent(row)
     assert represented["created_at"] == "2025-01-02T03:04:05.000000Z"
     assert represented["updated_at"] == "2025-01-02T03:04:05.000000Z"
 
@@ -78,9 +79,9 @@ def test_a_whole_second_timestamp_keeps_its_six_zero_microseconds():
 def test_a_price_is_a_string_with_two_places(price, text):
     product = make_product(price=Decimal(price))
 
-    row = Product.objects.as_rows().get(pk=product.pk)
+    row = PRODUCT.rows(Product.objects.all()).get(pk=product.pk)
 
-    assert ProductSerializer.represent_row(row)["price"] == text
+    assert PRODUCT.represent(row)["price"] == text
 
 
 CATEGORY_VARIANTS = {
@@ -98,10 +99,10 @@ def test_a_category_row_is_represented_as_the_serializer_represents_the_category
         make_product(category=category, is_active=is_active)
     make_product(category=make_category())
 
-    row = Category.objects.with_product_count().as_rows().get(pk=category.pk)
+    row = CATEGORY.rows(Category.objects.with_product_count()).get(pk=category.pk)
     expected = CategorySerializer(Category.objects.with_product_count().get(pk=category.pk)).data
 
-    assert typed(CategorySerializer.represent_row(row)) == typed(expected)
+    assert typed(CATEGORY.represent(row)) == typed(expected)
     assert expected["product_count"] == CATEGORY_VARIANTS[variant].count(True)
 
 

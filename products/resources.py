@@ -1,0 +1,199 @@
+"""Each catalog resource's fields, declared once.
+
+The model says what a value is (type, limits, validators, default). A `Field` here says how the
+resource shows and takes it: read-only or writable in the API, orderable and searchable in
+lists, a column of the CSV files, a column of the admin's change list. From these lists come
+the serializer's fields, the row representation of fast reads, the CSV columns with their
+parsing and staging, and the admin's list; `tests/products/test_resources.py` holds them
+together. A new field is a model field, its migration and one line here (plus a
+`SerializerField` when the API shows it differently from the model).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+
+from products.models import Category, Product
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    read_only: bool = False
+    optional: bool = False  # may be left out even though the model has no default
+    orderable: bool = False
+    searchable: bool = False
+    exported: bool = True  # a CSV column: written by export_catalog, read by import_catalog
+    listed: bool = True  # a column of the admin's change list
+    list_editable: bool = False
+    source: str | None = None  # the `.values()` name, when not the field's own
+    compute: Callable[[dict], object] | None = None  # from a row, for a value no column holds
+
+
+class Resource:
+    def __init__(self, model: type[models.Model], fields: list[Field], natural_key: str):
+        self.model = model
+        self.fields = fields
+        self.natural_key = natural_key  # what an import matches rows by (case-insensitive)
+
+    def model_field(self, field: Field) -> models.Field | None:
+        try:
+            return self.model._meta.get_field(field.name)
+        except FieldDoesNotExist:
+            return None
+
+    # --- the API ------------------------------------------------------------------------------
+
+    @cached_property
+    def api_fields(self) -> list[str]:
+        return [field.name for field in self.fields]
+
+    @cached_property
+    def read_only_fields(self) -> list[str]:
+        return [field.name for field in self.fields if field.read_only]
+
+    @cached_property
+    def ordering_fields(self) -> list[str]:
+        return [field.name for field in self.fields if field.orderable]
+
+    @cached_property
+    def search_fields(self) -> list[str]:
+        return [field.name for field in self.fields if field.searchable]
+
+    def serializer_kwargs(self, extra: dict[str, dict]) -> dict[str, dict]:
+        """`Meta.extra_kwargs`: `extra`, with the fields that may be left out not required."""
+        optional = {field.name: {"required": False} for field in self.fields if field.optional}
+        return {name: extra.get(name, {}) | optional.get(name, {}) for name in {*extra, *optional}}
+
+    # --- fast reads: `.values()` rows and their representation ---------------------------------
+
+    @cached_property
+    def row_names(self) -> list[str]:
+        """What `.values()` selects: every column shown, and what computed values need."""
+        names = []
+        for field in self.fields:
+            if field.compute is None:
+                names.append(self._row_name(field))
+        return names
+
+    def _row_name(self, field: Field) -> str:
+        model_field = self.model_field(field)
+        if field.source:
+            return field.source
+        if model_field is not None and model_field.is_relation:
+            return model_field.attname
+        return field.name
+
+    @cached_property
+    def _readers(self) -> list[tuple[str, Callable[[dict], object]]]:
+        return [(field.name, self._reader(field)) for field in self.fields]
+
+    def _reader(self, field: Field) -> Callable[[dict], object]:
+        if field.compute is not None:
+            return field.compute
+        name, model_field = self._row_name(field), self.model_field(field)
+        if isinstance(model_field, models.DecimalField):
+            places = model_field.decimal_places
+            return lambda row: None if row[name] is None else f"{row[name]:.{places}f}"
+        if isinstance(model_field, models.DateTimeField):
+            return lambda row: None if row[name] is None else utc_timestamp(row[name])
+        return lambda row: row[name]
+
+    def rows(self, queryset: models.QuerySet) -> models.QuerySet:
+        return queryset.values(*self.row_names)
+
+    def represent(self, row: dict) -> dict:
+        """What the serializer would show for the object `row` (a `.values(*row_names)` row)
+        stands for, without model instances or DRF's per-field work."""
+        return {name: read(row) for name, read in self._readers}
+
+    # --- CSV files --------------------------------------------------------------------------
+
+    @cached_property
+    def csv_fields(self) -> list[tuple[str, models.Field]]:
+        """(column, model field) of every exported field; relations by id (`category_id`)."""
+        return [
+            (self.model_field(field).attname, self.model_field(field))
+            for field in self.fields
+            if field.exported
+        ]
+
+    def csv_column_required(self, model_field: models.Field) -> bool:
+        """A column every file must have: all but the id, the timestamps (kept when given,
+        assigned when not) and text that may be blank."""
+        declared = next(field for field in self.fields if self.model_field(field) is model_field)
+        assigned = model_field.primary_key or getattr(model_field, "auto_now", False)
+        kept_as_given = declared.read_only and model_field.has_default()
+        blank_text = model_field.blank and isinstance(
+            model_field, models.CharField | models.TextField
+        )
+        return not (assigned or kept_as_given or blank_text)
+
+    def csv_value_required(self, model_field: models.Field) -> bool:
+        """A column whose cells may not be empty: what the model cannot fill in itself."""
+        declared = next(field for field in self.fields if self.model_field(field) is model_field)
+        may_be_empty = model_field.null or declared.optional
+        return self.csv_column_required(model_field) and not may_be_empty
+
+    # --- the admin ----------------------------------------------------------------------------
+
+    @cached_property
+    def admin_list(self) -> tuple[str, ...]:
+        return tuple(field.name for field in self.fields if field.listed)
+
+    @cached_property
+    def admin_list_editable(self) -> tuple[str, ...]:
+        return tuple(field.name for field in self.fields if field.list_editable)
+
+
+def utc_timestamp(value: datetime) -> str:
+    """REST_FRAMEWORK["DATETIME_FORMAT"] (`2026-01-31T12:00:00.000000Z`), without strftime."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
+
+
+CATEGORY = Resource(
+    Category,
+    [
+        Field("id", read_only=True, listed=False),
+        Field("name", orderable=True),
+        Field("slug", optional=True),
+        Field("description", listed=False),
+        Field("product_count", read_only=True, exported=False, listed=False),
+    ],
+    natural_key="slug",
+)
+
+PRODUCT = Resource(
+    Product,
+    [
+        Field("id", read_only=True, listed=False),
+        Field("name", orderable=True, searchable=True),
+        Field("sku", searchable=True),
+        Field("description", searchable=True, listed=False),
+        Field("price", orderable=True, list_editable=True),
+        Field("stock", orderable=True, list_editable=True),
+        Field(
+            "in_stock",
+            read_only=True,
+            exported=False,
+            listed=False,
+            compute=lambda row: row["stock"] > 0,
+        ),
+        Field("is_active", list_editable=True),
+        Field("category"),
+        Field(
+            "category_name",
+            read_only=True,
+            exported=False,
+            listed=False,
+            source="category__name",
+        ),
+        Field("created_at", read_only=True, orderable=True),
+        Field("updated_at", read_only=True),
+    ],
+    natural_key="sku",
+)
