@@ -232,9 +232,7 @@ def test_a_new_product_changes_the_product_count_in_the_category_list(
     make_product(category=lamps)
     before = cached_read(api_client, django_assert_num_queries, CATEGORIES_URL)
 
-    response = editor_client.post(
-        PRODUCTS_URL, product_payload(category=lamps.pk), format="json"
-    )
+    response = editor_client.post(PRODUCTS_URL, product_payload(category=lamps.pk), format="json")
 
     assert response.status_code == 201, response.content
     after = read(api_client, CATEGORIES_URL)
@@ -417,9 +415,7 @@ def test_deleting_a_product_in_the_admin_is_seen_by_the_next_list_read(
     doomed, kept = make_product(), make_product()
     before = cached_read(api_client, django_assert_num_queries)
 
-    response = admin_client.post(
-        f"{PRODUCT_CHANGELIST_URL}{doomed.pk}/delete/", {"post": "yes"}
-    )
+    response = admin_client.post(f"{PRODUCT_CHANGELIST_URL}{doomed.pk}/delete/", {"post": "yes"})
 
     assert response.status_code == 302
     assert not Product.objects.filter(pk=doomed.pk).exists()
