@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 # --- Paths and environment -------------------------------------------------------------------
 
@@ -126,6 +127,16 @@ else:
     DATABASES["default"]["ENGINE"] = "backend.postgresql"
     # An unreachable database answers 503 within seconds, never a hang.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": 3})
+    # Behind PgBouncer in transaction pooling mode (API.md) each transaction may run on another
+    # server connection, so nothing may outlive one on the server: no server-side cursors
+    # (.iterator() reads client-side), and psycopg's server-side binding and prepared statements
+    # stay off, as Django leaves them. CONN_MAX_AGE stays: those are connections to the pooler.
+    DATABASE_POOL_MODE = env.str("DATABASE_POOL_MODE", default="") or "session"
+    if DATABASE_POOL_MODE not in ("session", "transaction"):
+        raise ImproperlyConfigured(
+            f"DATABASE_POOL_MODE: session or transaction, not {DATABASE_POOL_MODE!r}"
+        )
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_POOL_MODE == "transaction"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

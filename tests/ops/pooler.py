@@ -1,0 +1,97 @@
+"""A PostgreSQL of the test's own, and PgBouncer in front of it, as production runs the app
+(API.md, "Connection poolers": transaction pooling).
+
+The cluster is throwaway (initdb in a temporary directory, its own port), so it can be
+restarted without touching the machine's. PgBouncer is started and stopped by `.ci/pgbouncer`,
+the one place its configuration is written. Both are stopped by their process ids."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.ops.servers import PROJECT, free_port, postgres_version
+
+PGBOUNCER = str(PROJECT / ".ci" / "pgbouncer")
+
+
+def _as_postgres() -> list[str]:
+    """PostgreSQL refuses to run as root, and PgBouncer switches away from it."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def _private_directory(prefix: str) -> Path:
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres")
+    return directory
+
+
+@dataclass
+class Cluster:
+    """PostgreSQL in a temporary directory, on 127.0.0.1 only, no password (trust)."""
+
+    directory: Path
+    port: int
+
+    @classmethod
+    def create(cls) -> "Cluster":
+        cluster = cls(_private_directory("catalog-pgb-cluster-"), free_port())
+        cluster._pg("initdb", "-D", str(cluster.data), "-U", "postgres", "-A", "trust",
+                    "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
+        cluster.start()
+        return cluster
+
+    @property
+    def data(self) -> Path:
+        return self.directory / "data"
+
+    def _pg(self, program: str, *args: str) -> None:
+        binary = f"/usr/lib/postgresql/{postgres_version()}/bin/{program}"
+        subprocess.run(
+            [*_as_postgres(), binary, *args], check=True, timeout=90, stdout=subprocess.DEVNULL
+        )
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1"
+            f" -c unix_socket_directories={self.directory} -c fsync=off -c full_page_writes=off"
+        )
+        log = str(self.directory / "server.log")
+        self._pg("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        """A fast shutdown: sessions are ended, as in a restart or a failover."""
+        if (self.data / "postmaster.pid").exists():
+            self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def url(self, name: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+
+@dataclass
+class PgBouncer:
+    """PgBouncer in transaction pooling mode, every database name sent to one server."""
+
+    directory: Path
+    port: int
+
+    @classmethod
+    def start(cls, upstream_port: int) -> "PgBouncer":
+        bouncer = cls(Path(tempfile.mkdtemp(prefix="catalog-pgb-bouncer-")), free_port())
+        where = [str(bouncer.directory), str(bouncer.port), str(upstream_port)]
+        subprocess.run([PGBOUNCER, "start", *where], check=True, timeout=300)
+        return bouncer
+
+    def stop(self) -> None:
+        subprocess.run([PGBOUNCER, "stop", str(self.directory)], check=True, timeout=30)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def url(self, name: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
