@@ -259,7 +259,7 @@ export interface paths {
         head?: never;
         /**
          * Change an account (staff)
-         * @description Staff only. Edit the profile, or set `is_active`: a deactivated user can no longer log in or refresh, and their access tokens stop working at once.
+         * @description Staff holding `users.change_user`, or superusers. Edit the profile, or set `is_active`: a deactivated user can no longer log in or refresh, and their access tokens stop working at once and for good (reactivation does not revive them). Nobody may change an account that holds a permission they lack (a superuser holds them all). Changing one's own username or email needs `current_password`.
          */
         patch: operations["users_partial_update"];
         trace?: never;
@@ -273,12 +273,14 @@ export interface paths {
         };
         /**
          * @description The caller's own profile. `is_staff`, `is_active`, `date_joined` and `id` are read-only:
-         *     sent in a body, they are ignored.
+         *     sent in a body, they are ignored. A new username or email needs `current_password` (a
+         *     change of letter case only does not); the old address is told of a new email.
          */
         get: operations["users_me_retrieve"];
         /**
          * @description The caller's own profile. `is_staff`, `is_active`, `date_joined` and `id` are read-only:
-         *     sent in a body, they are ignored.
+         *     sent in a body, they are ignored. A new username or email needs `current_password` (a
+         *     change of letter case only does not); the old address is told of a new email.
          */
         put: operations["users_me_update"];
         post?: never;
@@ -287,7 +289,8 @@ export interface paths {
         head?: never;
         /**
          * @description The caller's own profile. `is_staff`, `is_active`, `date_joined` and `id` are read-only:
-         *     sent in a body, they are ignored.
+         *     sent in a body, they are ignored. A new username or email needs `current_password` (a
+         *     change of letter case only does not); the old address is told of a new email.
          */
         patch: operations["users_me_partial_update"];
         trace?: never;
@@ -439,11 +442,15 @@ export interface components {
              * @description Designates whether this user should be treated as active. Unselect this instead of deleting accounts.
              */
             is_active?: boolean;
+            /** @description Your password: needed to change your own username or email. */
+            current_password?: string;
         };
         /**
          * @description The representation of a user everywhere in the API; never a password or its hash.
          *
-         *     Uniqueness of username and email ignores case, like the database constraints behind it.
+         *     A username is kept in its NFKC form, and uniqueness of username and email ignores case.
+         *     Changing one's own username or email needs `current_password`; the old address is told of
+         *     a new email.
          */
         PatchedUserRequest: {
             /** @description Required. 150 characters or fewer: letters, digits and . + - _ only. */
@@ -455,6 +462,8 @@ export interface components {
             email?: string;
             first_name?: string;
             last_name?: string;
+            /** @description Your password: needed to change your own username or email. */
+            current_password?: string;
         };
         /**
          * @description A product. `price` is a decimal string with two places; `sku` is unique whatever the
@@ -564,7 +573,9 @@ export interface components {
         /**
          * @description The representation of a user everywhere in the API; never a password or its hash.
          *
-         *     Uniqueness of username and email ignores case, like the database constraints behind it.
+         *     A username is kept in its NFKC form, and uniqueness of username and email ignores case.
+         *     Changing one's own username or email needs `current_password`; the old address is told of
+         *     a new email.
          */
         User: {
             readonly id: number;
@@ -593,7 +604,9 @@ export interface components {
         /**
          * @description The representation of a user everywhere in the API; never a password or its hash.
          *
-         *     Uniqueness of username and email ignores case, like the database constraints behind it.
+         *     A username is kept in its NFKC form, and uniqueness of username and email ignores case.
+         *     Changing one's own username or email needs `current_password`; the old address is told of
+         *     a new email.
          */
         UserRequest: {
             /** @description Required. 150 characters or fewer: letters, digits and . + - _ only. */
@@ -605,6 +618,8 @@ export interface components {
             email: string;
             first_name?: string;
             last_name?: string;
+            /** @description Your password: needed to change your own username or email. */
+            current_password?: string;
         };
         /** @description Validation errors: each invalid field (or `non_field_errors` for cross-field rules, or a query parameter) with its messages. */
         ValidationError: {
@@ -1751,7 +1766,7 @@ export interface operations {
                 /** @description Lowest price, inclusive. */
                 min_price?: number;
                 /** @description Sort key, `-` for descending (default `-created_at`); ties are broken by `-id`. An unknown key is ignored. */
-                ordering?: "price" | "-price" | "name" | "-name" | "created_at" | "-created_at" | "stock" | "-stock";
+                ordering?: "name" | "-name" | "price" | "-price" | "stock" | "-stock" | "created_at" | "-created_at";
                 /** @description Page number, from 1. A page past the end is a 404. */
                 page?: number;
                 /** @description Results per page: default 20, at most 100 (larger is capped). */
@@ -2519,7 +2534,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Authenticated, but not allowed to do this. */
+            /** @description Not allowed: the caller lacks `users.change_user`, or the account holds a permission the caller lacks. */
             403: {
                 headers: {
                     [name: string]: unknown;
