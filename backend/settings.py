@@ -86,8 +86,6 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "backend.urls"
-# Anonymous JSON reads answered ahead of Django's middleware (backend/shortcuts.py).
-READ_SHORTCUTS = ["products.shortcuts.routes"]
 WSGI_APPLICATION = "backend.wsgi.application"
 
 TEMPLATES = [
