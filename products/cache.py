@@ -1,15 +1,20 @@
-"""The shared cache of what a catalog list costs to find: how many rows match, and which rows a
-page shows. The rows themselves are read afresh on every request, by id, so a cached answer
-never shows a stale product; the cache spares the count and the search for the page.
+"""The shared cache of catalog lists: how many rows match, which rows a page shows, and that
+page's rows as rendered.
 
-Each entry is stamped with the versions of what its query depends on (`products.versions`,
-moved by the database on every write) and is used only while they are unchanged, so a write
-throws away only the entries it can affect, and the very next read sees it.
+Each entry is stamped with the versions of what it depends on (`products.versions`, moved by
+the database on every write) and is used only while they are unchanged:
+- a count and a page's ids depend on the columns their query filters and orders by, so a write
+  throws them away only when it can change them (a stock write keeps every list that neither
+  filters nor orders by stock);
+- a rendered page shows every column, so any catalog write throws it away; the page is then
+  rendered again from rows read afresh by id, which costs one small query, not a count and a
+  search.
 
 Keys are a digest of the query's WHERE and ORDER BY as Django compiled them from parameters
 the filter set validated, in the filter set's own order: unknown parameters, their order in the
 URL and spelled-out defaults make no new keys, and two callers share an entry only when their
 queries are the same (a visibility rule that depends on the user or the time makes its own).
+The links to other pages are not cached: they are built from each request's own URL.
 
 On only when API_CACHE_SECONDS > 0, which by default means a shared (Redis) cache is
 configured.
@@ -30,58 +35,64 @@ def enabled() -> bool:
 
 
 class ListEntries:
-    """One list request's entries: the count of `matching`, and the ids of the page that
-    starts at row `start` (None when the page number is not a number: nothing is cached)."""
+    """One list request's entries: the count of `matching`, and the ids and the rendered rows of
+    the page that starts at row `start` (None when the page number is not a number: no page is
+    cached)."""
 
     def __init__(self, matching: QuerySet, start: int | None, size: int):
         query = matching.query
         self.topics = {
             "count": versions.topics_of(query, ordered=False),
-            "page": versions.topics_of(query),
+            "ids": versions.topics_of(query),
         }
         where = _where_digest(query)
-        self.count_key = f"catalog:count:{where}"
         order = hashlib.blake2b(repr(query.order_by).encode(), digest_size=8).hexdigest()
-        self.page_key = None if start is None else f"catalog:page:{where}:{order}:{start}:{size}"
+        page = None if start is None else f"catalog:page:{where}:{order}:{start}:{size}"
+        self.keys = {
+            "count": f"catalog:count:{where}",
+            "ids": page,
+            "rendered": page and f"{page}:r",
+        }
         self.start = start
-        self._stamps = None
-        self._found = None
+        self._stamps: dict[str, int] = {}
+        self._found: dict[str, object] | None = None
 
     def count(self, compute) -> int:
-        value = self._current().get(self.count_key)
+        value = self._current().get("count")
         if value is None:
             value = compute()
-            self._store(self.count_key, value)
+            self._store("count", value)
         return value
 
-    def page_ids(self, start: int) -> list[int] | None:
-        return self._current().get(self.page_key) if start == self.start else None
+    def page(self, start: int, kind: str):
+        """The page's "ids" or "rendered" rows, if still good."""
+        return self._current().get(kind) if start == self.start else None
 
-    def store_page(self, start: int, ids: list[int]) -> None:
-        if start == self.start and self.page_key:
-            self._store(self.page_key, ids)
+    def store_page(self, start: int, kind: str, value) -> None:
+        if start == self.start and self.keys[kind]:
+            self._store(kind, value)
 
     def _current(self) -> dict:
         """The entries still good, in one round trip to the cache after one to the database.
         The versions are read first: a write that lands while an entry is being built leaves
         it stamped with the versions before the write, so it is never used."""
         if self._found is None:
-            now = versions.current({*self.topics["count"], *self.topics["page"]})
+            now = versions.current()
             self._stamps = {
-                kind: tuple(now[topic] for topic in topics) for kind, topics in self.topics.items()
+                kind: versions.stamp(now, topics) for kind, topics in self.topics.items()
             }
-            keys = {self.count_key: "count", self.page_key: "page"}
+            self._stamps["rendered"] = versions.stamp(now)
+            kinds = {key: kind for kind, key in self.keys.items() if key}
             self._found = {
-                key: value
-                for key, (stamp, value) in cache.get_many([k for k in keys if k]).items()
-                if stamp == self._stamps[keys[key]]
+                kinds[key]: value
+                for key, (stamp, value) in cache.get_many(list(kinds)).items()
+                if stamp == self._stamps[kinds[key]]
             }
         return self._found
 
-    def _store(self, key: str, value) -> None:
-        kind = "count" if key == self.count_key else "page"
-        stamp = self._stamps[kind]
-        cache.set(key, (stamp, value), timeout=settings.API_CACHE_SECONDS)
+    def _store(self, kind: str, value) -> None:
+        entry = (self._stamps[kind], value)
+        cache.set(self.keys[kind], entry, timeout=settings.API_CACHE_SECONDS)
 
 
 def _where_digest(query) -> str:

@@ -5,6 +5,7 @@ bounds, PROTECT on a category with products) so the API, the admin, imports and 
 requests all meet the same wall; serializers only make the messages friendly.
 """
 
+import unicodedata
 from decimal import Decimal
 
 from django.contrib.postgres.indexes import GinIndex, OpClass
@@ -30,18 +31,29 @@ class SkuValidator(validators.RegexValidator):
     message = "Enter a valid SKU: letters, digits, '-', '_' and '.' only."
 
 
+class NormalizedCharField(models.CharField):
+    """Text stored in Unicode's NFKC form, so look-alikes are one value: `Café` typed as one
+    code point or as `e` and a combining accent, and a fullwidth `Ｃａｆé`. Model forms (the
+    admin) and `to_python` callers (the API's serializer, imports) all pass through it."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
+
+
 class CategoryQuerySet(models.QuerySet):
     def with_product_count(self):
         """`product_count`: the category's products on sale (inactive ones are not counted)."""
         return self.annotate(product_count=Count("products", filter=Q(products__is_active=True)))
 
     def with_name(self, name: str):
-        """Case-insensitive, through the `Lower(name)` unique index."""
+        """After NFKC normalisation, case-insensitive, through the `Lower(name)` unique index."""
+        name = unicodedata.normalize("NFKC", name)
         return self.alias(name_lower=Lower("name")).filter(name_lower=Lower(models.Value(name)))
 
 
 class Category(models.Model):
-    name = models.CharField(max_length=100)
+    name = NormalizedCharField(max_length=100)
     slug = models.SlugField(
         max_length=120, unique=True, error_messages={"unique": CATEGORY_SLUG_TAKEN}
     )

@@ -39,6 +39,7 @@ class CategorySerializer(StrictModelSerializer):
         )
 
     def validate_name(self, value: str) -> str:
+        value = Category._meta.get_field("name").to_python(value)
         if self._others().with_name(value).exists():
             raise serializers.ValidationError(CATEGORY_NAME_TAKEN, code="unique")
         return value

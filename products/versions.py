@@ -1,5 +1,13 @@
 """What a query depends on, and how often that has changed.
 
+Triggers move the versions, so every write path does: the API, the admin, imports, the shell,
+`QuerySet.update`, `bulk_create` and raw SQL alike. PostgreSQL: statement-level triggers;
+inserting, deleting or truncating moves `<table>`; an UPDATE moves `<table>.<column>` for each
+column whose value it changed in at least one row (found generically from the transition
+tables, so a column added later needs no new trigger), and `<table>` too if it changed an id.
+SQLite (development and tests) has row-level triggers only, with no generic way to name the
+changed columns: there every write moves `<table>`, which invalidates more but never less.
+
 The database keeps the versions itself (`CatalogVersion`, moved by the triggers of migration
 0004), so no write path can skip them. A query depends on the tables it reads and on the
 columns its WHERE, ORDER BY, joins and annotations use: `topics_of()` finds them in the query
@@ -8,19 +16,29 @@ cached answer stamped with `current()` versions stays good while they do not mov
 one product's stock leaves lists that neither filter nor order by stock cached.
 """
 
+from django.db import connection
 from django.db.models import F
 from django.db.models.expressions import Col
 from django.db.models.sql import Query
 from django.db.models.sql.datastructures import Join
 from django.db.models.sql.where import WhereNode
 
-from products.models import CatalogVersion
+from products.models import CatalogVersion, Category, Product
 
 
-def current(topics) -> dict[str, int]:
-    """The versions of `topics` (0 for a topic nothing has moved yet)."""
-    found = dict(CatalogVersion.objects.filter(topic__in=topics).values_list("topic", "version"))
-    return {topic: found.get(topic, 0) for topic in topics}
+def current() -> dict[str, int]:
+    """Every topic's version: a few dozen rows, in one small query."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT topic, version FROM {CatalogVersion._meta.db_table}")
+        return dict(cursor.fetchall())
+
+
+def stamp(versions: dict[str, int], topics=None) -> int:
+    """One number that moves whenever any of `topics` (all of them, when None) moves: versions
+    only ever grow, so their sum grows with each of them."""
+    if topics is None:
+        return sum(versions.values())
+    return sum(versions.get(topic, 0) for topic in topics)
 
 
 def topics_of(query: Query, *, ordered: bool = True) -> tuple[str, ...]:
@@ -83,3 +101,84 @@ def _ordering_column(meta, name: str, topics: set[str]) -> None:
     field_name = name.lstrip("-")
     field = meta.pk if field_name == "pk" else meta.get_field(field_name)
     topics.add(f"{meta.db_table}.{field.column}")
+
+
+# --- the triggers -----------------------------------------------------------------------------
+
+POSTGRES_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION catalog_version_move(topics text[]) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO products_catalogversion (topic, version)
+    SELECT topic, 1 FROM unnest(topics) AS topic ORDER BY topic
+    ON CONFLICT (topic) DO UPDATE SET version = products_catalogversion.version + 1
+$$;
+
+CREATE OR REPLACE FUNCTION catalog_version_rows_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM catalog_version_move(ARRAY[TG_TABLE_NAME::text]);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION catalog_version_columns_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM catalog_version_move(ARRAY(
+        SELECT DISTINCT TG_TABLE_NAME || '.' || changed.key
+        FROM old_rows o JOIN new_rows n ON n.id = o.id,
+             LATERAL jsonb_each(to_jsonb(n)) AS changed
+        WHERE to_jsonb(o) -> changed.key IS DISTINCT FROM changed.value
+    ));
+    IF EXISTS (SELECT id FROM new_rows EXCEPT SELECT id FROM old_rows) THEN
+        PERFORM catalog_version_move(ARRAY[TG_TABLE_NAME::text]);
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+
+POSTGRES_TRIGGERS = """
+CREATE OR REPLACE TRIGGER {table}_version_rows AFTER INSERT OR DELETE OR TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog_version_rows_changed();
+CREATE OR REPLACE TRIGGER {table}_version_columns AFTER UPDATE ON {table}
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog_version_columns_changed();
+"""
+
+SQLITE_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS {table}_version_{event} AFTER {event} ON {table} FOR EACH ROW BEGIN
+    INSERT INTO products_catalogversion (topic, version) VALUES ('{table}', 1)
+    ON CONFLICT (topic) DO UPDATE SET version = version + 1;
+END;
+"""
+SQLITE_EVENTS = ["insert", "update", "delete"]
+
+
+def versioned_tables() -> list[str]:
+    return [Product._meta.db_table, Category._meta.db_table]
+
+
+def install_triggers(connection) -> None:
+    """Create (or re-create) every trigger; safe to run again at any time."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(POSTGRES_FUNCTIONS)
+            for table in versioned_tables():
+                cursor.execute(POSTGRES_TRIGGERS.format(table=table))
+            return
+        for table in versioned_tables():
+            for event in SQLITE_EVENTS:
+                cursor.execute(SQLITE_TRIGGER.format(table=table, event=event))
+
+
+def remove_triggers(connection) -> None:
+    with connection.cursor() as cursor:
+        for table in versioned_tables():
+            if connection.vendor == "postgresql":
+                cursor.execute(f"DROP TRIGGER IF EXISTS {table}_version_rows ON {table}")
+                cursor.execute(f"DROP TRIGGER IF EXISTS {table}_version_columns ON {table}")
+            else:
+                for event in SQLITE_EVENTS:
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {table}_version_{event}")
+        if connection.vendor == "postgresql":
+            for function in ("rows_changed()", "columns_changed()", "move(text[])"):
+                cursor.execute(f"DROP FUNCTION IF EXISTS catalog_version_{function}")

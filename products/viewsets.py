@@ -18,6 +18,8 @@ DEFERRED_JOIN_FROM = 1000  # rows skipped before a page's ids are looked up firs
 VARY = "Authorization, Cookie"
 
 render = JSONRenderer().render
+RESULTS_PLACEHOLDER = "\x00results\x00"  # no JSON string the API renders holds a NUL
+RENDERED_PLACEHOLDER = render(RESULTS_PLACEHOLDER)
 
 
 def _cache_control(request) -> str:
@@ -35,6 +37,8 @@ class ListRows:
         self.matching = matching
         self.rows = rows  # the resource's `rows`: a queryset's `.values()` for representing
         self.entries = entries
+        self.rendered: bytes | None = None  # the page's rows, rendered, when the cache has them
+        self._start = 0
 
     def count(self) -> int:
         if self.entries is None:
@@ -42,18 +46,30 @@ class ListRows:
         return self.entries.count(self.matching.count)
 
     def __getitem__(self, page: slice) -> list[dict]:
-        start = page.start or 0
+        start = self._start = page.start or 0
         if page.stop <= start:
             return []
-        ids = self.entries.page_ids(start) if self.entries else None
-        if ids is not None:
-            rows = list(self.rows(self.matching.filter(pk__in=ids)))
-            if len(rows) == len(ids):
-                return rows
+        if self.entries:
+            self.rendered = self.entries.page(start, "rendered")
+            if self.rendered is not None:
+                return []
+            ids = self.entries.page(start, "ids")
+            if ids is not None:
+                rows = list(self.rows(self.matching.filter(pk__in=ids)))
+                if len(rows) == len(ids):
+                    return rows
         rows = self._find(page)
         if self.entries:
-            self.entries.store_page(start, [row["id"] for row in rows])
+            self.entries.store_page(start, "ids", [row["id"] for row in rows])
         return rows
+
+    def render(self, page: list[dict], represent) -> bytes:
+        """The page's rows as a JSON array: from the cache, or rendered (and then cached)."""
+        if self.rendered is None:
+            self.rendered = render([represent(row) for row in page])
+            if self.entries:
+                self.entries.store_page(self._start, "rendered", self.rendered)
+        return self.rendered
 
     def _find(self, page: slice) -> list[dict]:
         """A deep page's ids are found first, in an index-only scan of the ordering's index,
@@ -95,11 +111,18 @@ class CatalogViewSet(viewsets.ModelViewSet):
         if not isinstance(request.accepted_renderer, BaseJSONRenderer):
             return super().list(request, *args, **kwargs)
         matching = self.filter_queryset(self.get_queryset())
-        entries = self._list_entries(matching)
-        page = self.paginate_queryset(ListRows(matching, self.resource.rows, entries))
-        represent = self.resource.represent
-        body = render(self.get_paginated_response([represent(row) for row in page]).data)
-        return self._conditional(request, body)
+        rows = ListRows(matching, self.resource.rows, self._list_entries(matching))
+        page = self.paginate_queryset(rows)
+        return self._conditional(
+            request, self._paginated(rows.render(page, self.resource.represent))
+        )
+
+    def _paginated(self, results: bytes) -> bytes:
+        """The paginator's answer around rows already rendered (perhaps by another request):
+        its envelope is rendered with a placeholder for the results, which the rows' JSON then
+        takes the place of. The links are this request's own."""
+        envelope = render(self.get_paginated_response(RESULTS_PLACEHOLDER).data)
+        return envelope.replace(RENDERED_PLACEHOLDER, results, 1)
 
     def retrieve(self, request, *args, **kwargs):
         if not isinstance(request.accepted_renderer, BaseJSONRenderer):

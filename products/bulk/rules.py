@@ -47,6 +47,7 @@ class Column:
         value = self.parse(text)
         if self.field is not None:
             try:
+                value = self.field.to_python(value)  # as the model stores it (NFKC names)
                 self.field.run_validators(value)
             except ValidationError as exc:
                 raise CellError(" ".join(exc.messages)) from exc

@@ -5,11 +5,11 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import ProtectedError
 from rest_framework.test import APIClient
 
-from products.models import Category, Product
+from products.models import CATEGORY_NAME_TAKEN, Category, Product
 from tests.factories import grant, make_category, make_product, make_staff, make_user
 
 CATEGORIES_URL = "/api/v1/categories/"
@@ -432,3 +432,48 @@ def test_database_keeps_a_category_that_still_has_products():
 
     assert Category.objects.filter(pk=category.pk).exists()
     assert Product.objects.filter(category=category).count() == 1
+
+
+# --- Look-alike names (NFKC and letter case) -----------------------------------------------------
+
+CAFE_NFC = "Caf\u00e9"
+LOOK_ALIKES = {
+    "decomposed": "Cafe\u0301",  # `e` and a combining acute accent
+    "fullwidth": "\uff23\uff41\uff46\u00e9",
+    "upper case": "CAF\u00c9",
+    "fullwidth upper case": "\uff23\uff21\uff26\u00c9",
+}
+
+
+@pytest.mark.parametrize("look_alike", list(LOOK_ALIKES))
+def test_a_look_alike_of_a_category_name_is_taken(editor_client, look_alike):
+    name = LOOK_ALIKES[look_alike]
+    if look_alike.endswith("upper case") and connection.vendor == "sqlite":
+        name = name.replace("\u00c9", "\u00e9")  # SQLite's LOWER() folds ASCII letters only
+    make_category(name=CAFE_NFC, slug="cafe")
+
+    response = editor_client.post(CATEGORIES_URL, {"name": name, "slug": "other"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"name": [CATEGORY_NAME_TAKEN]}
+    assert Category.objects.count() == 1
+
+
+def test_a_category_name_is_stored_in_its_nfkc_form(editor_client):
+    response = editor_client.post(CATEGORIES_URL, {"name": LOOK_ALIKES["decomposed"]})
+
+    assert response.status_code == 201
+    assert response.json()["name"] == CAFE_NFC
+    assert Category.objects.get().name == CAFE_NFC
+
+
+def test_the_admin_refuses_a_look_alike_category_name(admin_client):
+    make_category(name=CAFE_NFC, slug="cafe")
+
+    response = admin_client.post(
+        "/admin/products/category/add/",
+        {"name": LOOK_ALIKES["fullwidth"], "slug": "cafe-2", "description": ""},
+    )
+
+    assert response.status_code == 200  # the form again, with its error
+    assert Category.objects.count() == 1
