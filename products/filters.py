@@ -9,7 +9,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django_filters import rest_framework as filters
 
 from backend.fields import NOT_A_PLAIN_DECIMAL, plain_decimal_pattern
-from backend.filters import SearchFilter, StrictBooleanFilter
+from backend.filters import FilterSet, SearchFilter, StrictBooleanFilter
 from products.models import Product
 
 MAX_ID = 2**63 - 1
@@ -99,7 +99,7 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-class ProductFilter(filters.FilterSet):
+class ProductFilter(FilterSet):
     category = IdListFilter(field_name="category_id", help_text="Category id; repeat for several.")
     min_price = PriceBoundFilter(
         field_name="price", lookup_expr="gte", help_text="Lowest price, inclusive.", **MONEY

@@ -33,8 +33,9 @@ class ListRows:
 
     ordered = True  # the paginator checks; `matching` always has an order
 
-    def __init__(self, matching, rows, entries: "cache.ListEntries | None"):
+    def __init__(self, matching, visible, rows, entries: "cache.ListEntries | None"):
         self.matching = matching
+        self.visible = visible  # what the caller may see, unfiltered: cached ids are read in it
         self.rows = rows  # the resource's `rows`: a queryset's `.values()` for representing
         self.entries = entries
         self.rendered: bytes | None = None  # the page's rows, rendered, when the cache has them
@@ -55,9 +56,11 @@ class ListRows:
                 return []
             ids = self.entries.page(start, "ids")
             if ids is not None:
-                rows = list(self.rows(self.matching.filter(pk__in=ids)))
-                if len(rows) == len(ids):
-                    return rows
+                found = {
+                    row["id"]: row for row in self.rows(self.visible.filter(pk__in=ids).order_by())
+                }
+                if len(found) == len(ids):
+                    return [found[pk] for pk in ids]
         rows = self._find(page)
         if self.entries:
             self.entries.store_page(start, "ids", [row["id"] for row in rows])
@@ -110,8 +113,9 @@ class CatalogViewSet(viewsets.ModelViewSet):
     def list(self, request, *args, **kwargs):
         if not isinstance(request.accepted_renderer, BaseJSONRenderer):
             return super().list(request, *args, **kwargs)
-        matching = self.filter_queryset(self.get_queryset())
-        rows = ListRows(matching, self.resource.rows, self._list_entries(matching))
+        visible = self.get_queryset()
+        matching = self.filter_queryset(visible)
+        rows = ListRows(matching, visible, self.resource.rows, self._list_entries(matching))
         page = self.paginate_queryset(rows)
         return self._conditional(
             request, self._paginated(rows.render(page, self.resource.represent))

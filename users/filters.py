@@ -1,10 +1,8 @@
-from django_filters import rest_framework as filters
-
-from backend.filters import StrictBooleanFilter
+from backend.filters import FilterSet, StrictBooleanFilter
 from users.models import User
 
 
-class UserFilter(filters.FilterSet):
+class UserFilter(FilterSet):
     is_active = StrictBooleanFilter()
     is_staff = StrictBooleanFilter()
 

@@ -1,8 +1,8 @@
-"""The shared cache of catalog list counts and pages' ids (API.md, "Conditional requests"): a
-repeated read costs one small query (the catalog's versions) instead of a count and a search,
-one that follows a write the list does not depend on costs one more (its rows by id), yet a write through any path (the API, the admin,
-an import, the shell, `QuerySet.update`, raw SQL) is seen by the very next read, because the
-database moves the versions itself; and what staff see never reaches anyone else.
+"""The shared cache of catalog lists (API.md, "Conditional requests"): a repeated read costs one
+small query (the catalog's versions) instead of a count and a search, and one after a write the
+list does not depend on costs one more (its rows by id); yet a write through any path (the API,
+the admin, an import, the shell, `QuerySet.update`, raw SQL) is seen by the very next read,
+because the database moves the versions itself; and what staff see never reaches anyone else.
 
 pytest-django runs each test in one transaction: the triggers move the versions inside it, so
 no write below needs a commit to be seen."""

@@ -185,9 +185,7 @@ def test_authenticated_reads_are_private_and_no_cache(request, read_urls, read, 
     assert header_tokens(response, "Cache-Control") == {"private", "no-cache"}
 
 
-def test_the_404_of_an_inactive_product_varies_by_caller_as_its_200_does(
-    api_client, staff_client
-):
+def test_the_404_of_an_inactive_product_varies_by_caller_as_its_200_does(api_client, staff_client):
     """Staff see the product at the same URL: a shared cache must not give them the 404."""
     hidden = make_product(is_active=False)
     url = f"/api/v1/products/{hidden.pk}/"
