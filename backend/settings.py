@@ -127,14 +127,19 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": 3})
     # Behind PgBouncer in transaction pooling mode (API.md) each transaction may run on another
     # server connection, so nothing may outlive one on the server: no server-side cursors
-    # (.iterator() reads client-side), and psycopg's server-side binding and prepared statements
-    # stay off, as Django leaves them. CONN_MAX_AGE stays: those are connections to the pooler.
+    # (.iterator() reads client-side), and no prepared statements. CONN_MAX_AGE stays: those are
+    # connections to the pooler.
     DATABASE_POOL_MODE = env.str("DATABASE_POOL_MODE", default="") or "session"
     if DATABASE_POOL_MODE not in ("session", "transaction"):
         raise ImproperlyConfigured(
             f"DATABASE_POOL_MODE: session or transaction, not {DATABASE_POOL_MODE!r}"
         )
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_POOL_MODE == "transaction"
+    # On a connection of its own, psycopg's server-side binding: a statement a connection runs
+    # again and again (a product by id, a list page) is then prepared by psycopg after a few
+    # runs, and PostgreSQL skips parsing and planning it (the backend's own option; no SQL is
+    # kept by the application).
+    DATABASES["default"]["OPTIONS"]["server_side_binding"] = DATABASE_POOL_MODE == "session"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
