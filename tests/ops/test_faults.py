@@ -105,6 +105,22 @@ def outage(bases, stop, start, service: str) -> dict:
     return {"during": during, "service": service, "recovered_after": recovered_after}
 
 
+def acknowledged_and_stored(load: Load, database_url: str) -> list[str]:
+    """The SKUs of acknowledged writes that the database holds afterwards."""
+    with psycopg.connect(database_url) as connection:
+        stored = {sku for (sku,) in connection.execute("SELECT sku FROM products_product")}
+    return [sku for sku in load.acknowledged if sku in stored]
+
+
+def load_report(load: Load, found: list[str]) -> str:
+    counts = load.counts()
+    return (
+        f"requests {len(load.results)}, 2xx {counts['2xx']}, 503 {counts['503']}, "
+        f"other {counts['other']}; writes acknowledged {len(load.acknowledged)}, "
+        f"found {len(found)}"
+    )
+
+
 def test_service_outages_under_load_answer_503_and_lose_no_acknowledged_write(deployment):
     bases = [deployment.start_instance(), deployment.start_instance()]
     token = token_for(bases[0])
@@ -117,13 +133,9 @@ def test_service_outages_under_load_answer_503_and_lose_no_acknowledged_write(de
         time.sleep(3)
 
     counts = load.counts()
-    with psycopg.connect(deployment.database_url) as connection:
-        stored = {sku for (sku,) in connection.execute("SELECT sku FROM products_product")}
-    found = [sku for sku in load.acknowledged if sku in stored]
+    found = acknowledged_and_stored(load, deployment.database_url)
     print(  # noqa: T201 (the counts are this test's report; .ci/run shows them with -s)
-        f"\nrequests {len(load.results)}, 2xx {counts['2xx']}, 503 {counts['503']}, "
-        f"other {counts['other']}; writes acknowledged {len(load.acknowledged)}, "
-        f"found {len(found)}; database back in {database['recovered_after']:.1f} s, "
+        f"\n{load_report(load, found)}; database back in {database['recovered_after']:.1f} s, "
         f"cache back in {cache['recovered_after']:.1f} s"
     )
 

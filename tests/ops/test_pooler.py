@@ -10,12 +10,18 @@ The server restarted is a throwaway cluster of the test's own, never the machine
 import contextlib
 import time
 
-import psycopg
 import pytest
 
 from tests.ops.pooler import Cluster, PgBouncer
 from tests.ops.servers import call, deploy, token_for
-from tests.ops.test_faults import PRODUCTS, Load, _bucket, outage
+from tests.ops.test_faults import (
+    PRODUCTS,
+    Load,
+    _bucket,
+    acknowledged_and_stored,
+    load_report,
+    outage,
+)
 
 pytestmark = pytest.mark.ops
 
@@ -70,13 +76,9 @@ def test_a_postgresql_restart_behind_pgbouncer_answers_only_503_until_it_is_back
         time.sleep(3)
 
     counts = load.counts()
-    with psycopg.connect(cluster.url(DATABASE)) as connection:
-        stored = {sku for (sku,) in connection.execute("SELECT sku FROM products_product")}
-    found = [sku for sku in load.acknowledged if sku in stored]
+    found = acknowledged_and_stored(load, cluster.url(DATABASE))
     print(  # noqa: T201 (the counts are this test's report; .ci/run shows them with -s)
-        f"\nbehind PgBouncer: requests {len(load.results)}, 2xx {counts['2xx']}, "
-        f"503 {counts['503']}, other {counts['other']}; writes acknowledged "
-        f"{len(load.acknowledged)}, found {len(found)}; database back in "
+        f"\nbehind PgBouncer: {load_report(load, found)}; database back in "
         f"{restart['recovered_after']:.1f} s"
     )
 
