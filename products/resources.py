@@ -24,7 +24,7 @@ from products.models import Category, Product
 class Field:
     name: str
     read_only: bool = False
-    optional: bool = False  # may be left out even though the model has no default
+    optional: bool = False  # may be left out (of a request body or a CSV file)
     orderable: bool = False
     searchable: bool = False
     exported: bool = True  # a CSV column: written by export_catalog, read by import_catalog
@@ -124,14 +124,14 @@ class Resource:
 
     def csv_column_required(self, model_field: models.Field) -> bool:
         """A column every file must have: all but the id, the timestamps (kept when given,
-        assigned when not) and text that may be blank."""
+        assigned when not), text that may be blank and what is declared optional."""
         declared = next(field for field in self.fields if self.model_field(field) is model_field)
         assigned = model_field.primary_key or getattr(model_field, "auto_now", False)
         kept_as_given = declared.read_only and model_field.has_default()
         blank_text = model_field.blank and isinstance(
             model_field, models.CharField | models.TextField
         )
-        return not (assigned or kept_as_given or blank_text)
+        return not (assigned or kept_as_given or blank_text or declared.optional)
 
     def csv_value_required(self, model_field: models.Field) -> bool:
         """A column whose cells may not be empty: what the model cannot fill in itself."""
