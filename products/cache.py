@@ -54,6 +54,7 @@ class ListEntries:
             "rendered": page and f"{page}:r",
         }
         self.start = start
+        self.table = matching.model._meta.db_table
         self._stamps: dict[str, int] = {}
         self._found: dict[str, object] | None = None
 
@@ -65,34 +66,54 @@ class ListEntries:
         return value
 
     def page(self, start: int, kind: str):
-        """The page's "ids" or "rendered" rows, if still good."""
-        return self._current().get(kind) if start == self.start else None
+        """The page's "ids", or its "rendered" rows, if still good."""
+        if start != self.start:
+            return None
+        found = self._current().get(kind)
+        return found[1] if kind == "rendered" and found else found
 
-    def store_page(self, start: int, kind: str, value) -> None:
-        if start == self.start and self.keys[kind]:
-            self._store(kind, value)
+    def store_ids(self, start: int, ids: list[int]) -> None:
+        if start == self.start and self.keys["ids"]:
+            self._store("ids", ids)
+
+    def store_rendered(self, start: int, ids: list[int], rendered: bytes) -> None:
+        """Only for rows whose versions were read with the others: a page found anew this
+        time is rendered and cached by the next request, which reads them."""
+        if start == self.start and self.keys["rendered"] and set(ids) <= self._rows_read:
+            stamp = self._rendered_stamp(ids)
+            cache.set(self.keys["rendered"], (stamp, (ids, rendered)), self._timeout)
 
     def _current(self) -> dict:
-        """The entries still good, in one round trip to the cache after one to the database.
-        The versions are read first: a write that lands while an entry is being built leaves
-        it stamped with the versions before the write, so it is never used."""
+        """The entries still good: one round trip to the cache, then one small query for the
+        versions, those of the cached pages' rows included. A new entry is stamped with these
+        versions, read before anything it holds: a write that lands meanwhile leaves it
+        stamped with the versions before the write, so it is never used."""
         if self._found is None:
-            now = versions.current()
-            self._stamps = {
-                kind: versions.stamp(now, topics) for kind, topics in self.topics.items()
-            }
-            self._stamps["rendered"] = versions.stamp(now)
             kinds = {key: kind for kind, key in self.keys.items() if key}
+            entries = {kinds[key]: entry for key, entry in cache.get_many(list(kinds)).items()}
+            ids = [*entries.get("ids", (0, []))[1], *entries.get("rendered", (0, ([], b"")))[1][0]]
+            self._rows_read = set(ids)
+            self._versions = versions.current([versions.row_topic(self.table, pk) for pk in ids])
+            self._stamps = {
+                kind: versions.stamp(self._versions, topics) for kind, topics in self.topics.items()
+            }
             self._found = {
-                kinds[key]: value
-                for key, (stamp, value) in cache.get_many(list(kinds)).items()
-                if stamp == self._stamps[kinds[key]]
+                kind: value
+                for kind, (stamp, value) in entries.items()
+                if stamp
+                == (self._rendered_stamp(value[0]) if kind == "rendered" else self._stamps[kind])
             }
         return self._found
 
+    def _rendered_stamp(self, ids: list[int]) -> int:
+        return versions.rendered_stamp(self._versions, self.table, ids, self.topics["ids"])
+
     def _store(self, kind: str, value) -> None:
-        entry = (self._stamps[kind], value)
-        cache.set(self.keys[kind], entry, timeout=settings.API_CACHE_SECONDS)
+        cache.set(self.keys[kind], (self._stamps[kind], value), self._timeout)
+
+    @property
+    def _timeout(self) -> int:
+        return settings.API_CACHE_SECONDS
 
 
 def _where_digest(query) -> str:

@@ -206,3 +206,14 @@ class CatalogVersion(models.Model):
 
     def __str__(self):
         return f"{self.topic} @ {self.version}"
+
+
+class CatalogRowVersion(models.Model):
+    """How often each row has changed (`<table>#<id>`, PostgreSQL only), kept apart from the
+    few dozen topics above so that reading those stays one small query."""
+
+    topic = models.CharField(max_length=200, primary_key=True)
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.topic} @ {self.version}"

@@ -4,7 +4,9 @@ Triggers move the versions, so every write path does: the API, the admin, import
 `QuerySet.update`, `bulk_create` and raw SQL alike. PostgreSQL: statement-level triggers;
 inserting, deleting or truncating moves `<table>`; an UPDATE moves `<table>.<column>` for each
 column whose value it changed in at least one row (found generically from the transition
-tables, so a column added later needs no new trigger), and `<table>` too if it changed an id.
+tables, so a column added later needs no new trigger), and `<table>` too if it changed an id;
+it also moves `<table>#<id>` for each row it changed (`CatalogRowVersion`), which is how a
+rendered page knows whether any of its rows changed.
 SQLite (development and tests) has row-level triggers only, with no generic way to name the
 changed columns: there every write moves `<table>`, which invalidates more but never less.
 
@@ -23,14 +25,36 @@ from django.db.models.sql import Query
 from django.db.models.sql.datastructures import Join
 from django.db.models.sql.where import WhereNode
 
-from products.models import CatalogVersion, Category, Product
+from products.models import CatalogRowVersion, CatalogVersion, Category, Product
 
 
-def current() -> dict[str, int]:
-    """Every topic's version: a few dozen rows, in one small query."""
+def current(rows: list[str] = ()) -> dict[str, int]:
+    """Every table and column topic's version (a few dozen), and those of the `rows` topics
+    asked for (`row_topic()`), in one small query."""
+    sql = f"SELECT topic, version FROM {CatalogVersion._meta.db_table}"
+    if rows:
+        marks = ", ".join(["%s"] * len(rows))
+        sql += f" UNION ALL SELECT topic, version FROM {CatalogRowVersion._meta.db_table}"
+        sql += f" WHERE topic IN ({marks})"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT topic, version FROM {CatalogVersion._meta.db_table}")
+        cursor.execute(sql, list(rows))
         return dict(cursor.fetchall())
+
+
+def row_topic(table: str, pk) -> str:
+    return f"{table}#{pk}"
+
+
+def rendered_stamp(versions: dict[str, int], table: str, ids: list, page_topics) -> int:
+    """What a rendered page of `table`'s rows `ids` depends on: which rows the page holds
+    (`page_topics`), what those rows show (their own row topics), and every other table (a
+    category's name shows in its products). Other columns of other rows of `table` do not
+    matter: a product's stock change so throws away only the pages that show that product."""
+    columns = f"{table}."
+    shown = sum(versions.get(row_topic(table, pk), 0) for pk in ids)
+    others = sum(v for topic, v in versions.items() if not topic.startswith(columns))
+    page = sum(versions.get(topic, 0) for topic in page_topics if topic.startswith(columns))
+    return shown + others + page
 
 
 def stamp(versions: dict[str, int], topics=None) -> int:
@@ -132,6 +156,12 @@ BEGIN
     IF EXISTS (SELECT id FROM new_rows EXCEPT SELECT id FROM old_rows) THEN
         PERFORM catalog_version_move(ARRAY[TG_TABLE_NAME::text]);
     END IF;
+    INSERT INTO products_catalogrowversion (topic, version)
+    SELECT TG_TABLE_NAME || '#' || n.id, 1
+    FROM old_rows o JOIN new_rows n ON n.id = o.id
+    WHERE to_jsonb(o) IS DISTINCT FROM to_jsonb(n)
+    ORDER BY 1
+    ON CONFLICT (topic) DO UPDATE SET version = products_catalogrowversion.version + 1;
     RETURN NULL;
 END $$;
 """

@@ -56,14 +56,13 @@ class ListRows:
                 return []
             ids = self.entries.page(start, "ids")
             if ids is not None:
-                found = {
-                    row["id"]: row for row in self.rows(self.visible.filter(pk__in=ids).order_by())
-                }
+                shown = self.visible.filter(pk__in=ids).order_by()
+                found = {row["id"]: row for row in self.rows(shown)}
                 if len(found) == len(ids):
                     return [found[pk] for pk in ids]
         rows = self._find(page)
         if self.entries:
-            self.entries.store_page(start, "ids", [row["id"] for row in rows])
+            self.entries.store_ids(start, [row["id"] for row in rows])
         return rows
 
     def render(self, page: list[dict], represent) -> bytes:
@@ -71,7 +70,8 @@ class ListRows:
         if self.rendered is None:
             self.rendered = render([represent(row) for row in page])
             if self.entries:
-                self.entries.store_page(self._start, "rendered", self.rendered)
+                ids = [row["id"] for row in page]
+                self.entries.store_rendered(self._start, ids, self.rendered)
         return self.rendered
 
     def _find(self, page: slice) -> list[dict]:

@@ -82,3 +82,16 @@ def test_a_stamp_moves_when_any_of_its_topics_moves():
     Product.objects.filter(pk=product.pk).update(stock=4)
 
     assert versions.stamp(versions.current(), topics) > before
+
+
+def test_an_update_moves_each_changed_rows_own_version_on_postgresql():
+    changed, untouched = make_product(stock=1), make_product(stock=1)
+    topics = [versions.row_topic(PRODUCTS, changed.pk), versions.row_topic(PRODUCTS, untouched.pk)]
+    before = versions.current(topics)
+
+    Product.objects.filter(pk=changed.pk).update(stock=2)
+
+    after = versions.current(topics)
+    moved = {topic for topic in topics if after.get(topic, 0) != before.get(topic, 0)}
+    expected = {topics[0]} if connection.vendor == "postgresql" else set()
+    assert moved == expected
