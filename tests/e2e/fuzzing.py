@@ -5,13 +5,13 @@ the test writes); the test passes the live server, the accounts and the mail dir
 the environment. Not a test module: pytest never imports it.
 
 Authentication. Every request carries the editor's access token (staff, with every catalog
-permission). Access tokens live five minutes, so a minute before one expires it is renewed
-through POST /auth/token/refresh/, rotating the refresh token, rather than by logging in again:
-the run fuzzes PUT and PATCH /users/me/ as the editor, which may rename it or change its email,
-and a refresh works by user id whatever the log-in name has become. Nothing else the editor can
-be made to do ends that session: it cannot deactivate itself (400) or touch a superuser (403),
-and a random `current_password` never changes its password. Should the chain still break, the
-session logs in again after the admin has put the account back.
+permission and `users.change_user`). Access tokens live five minutes, so a minute before one
+expires it is renewed through POST /auth/token/refresh/, rotating the refresh token, rather than by
+logging in again: the run fuzzes PUT and PATCH /users/me/ as the editor, which may rename it or
+change its email, and a refresh works by user id whatever the log-in name has become. Nothing else
+the editor can be made to do ends that session: it cannot deactivate itself (400) or touch a
+superuser (403), and a random `current_password` never changes its password. Should the chain still
+break, the session logs in again after the admin has put the account back.
 
 Real values where random ones can only be refused. Some operations take a value only the server
 issues, and generated values only ever reach their 400 and 401 answers:
@@ -24,6 +24,8 @@ issues, and generated values only ever reach their 400 and 401 answers:
 - users/me/password gets its caller's current password. It runs as a helper with that helper's
   own token: with the editor's, a valid new password would really change the editor's, which
   the other end-to-end tests log in with. The helper's password is followed from each 204;
+- PUT and PATCH /users/me/ get the editor's current password, without which a new username or
+  email is refused;
 - register, reset/confirm and users/me/password get a new password Django's validators accept
   (generated ones shrink towards "0" and are refused as too short, so the 201 and 204 answers
   would go untested);
@@ -67,6 +69,7 @@ PASSWORD_RESET = "POST /api/v1/auth/password-reset/"
 PASSWORD_RESET_CONFIRM = "POST /api/v1/auth/password-reset/confirm/"
 PASSWORD_CHANGE = "POST /api/v1/users/me/password/"
 REGISTER = "POST /api/v1/auth/register/"
+PROFILE_WRITES = ("PUT /api/v1/users/me/", "PATCH /api/v1/users/me/")
 
 LOCK = threading.RLock()
 HTTP = requests.Session()
@@ -237,6 +240,8 @@ def _inject_secrets(label: str, body: dict) -> None:
         body["email"] = helper("reset").email
     elif label == REGISTER and _has_string(body, "password"):
         body["password"] = _strong_password(body)
+    elif label in PROFILE_WRITES and ("username" in body or "email" in body):
+        body["current_password"] = EDITOR.password
     elif label in (PASSWORD_RESET_CONFIRM, PASSWORD_CHANGE):
         if _has_string(body, "new_password") and _chosen(body, "strong"):
             body["new_password"] = _strong_password(body)

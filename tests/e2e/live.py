@@ -28,7 +28,7 @@ def _account(name: str) -> dict:
 
 ACCOUNTS = {
     "admin": _account("admin"),  # superuser: the admin and every permission
-    "editor": _account("editor"),  # staff with every catalog permission, through a group
+    "editor": _account("editor"),  # staff: every catalog permission and users.change_user
     "customer": _account("customer"),  # an ordinary customer
 }
 
@@ -37,7 +37,10 @@ from django.contrib.auth.models import Group, Permission
 from users.models import User
 accounts = {accounts!r}
 editors, _ = Group.objects.get_or_create(name="Catalog editors")
-editors.permissions.set(Permission.objects.filter(content_type__app_label="products"))
+editors.permissions.set(
+    Permission.objects.filter(content_type__app_label="products")
+    | Permission.objects.filter(content_type__app_label="users", codename="change_user")
+)
 for role, account in accounts.items():
     user = User.objects.create_user(**account)
     user.is_staff = role in ("admin", "editor")
