@@ -127,6 +127,17 @@ class CacheThrottle(BaseThrottle):
 
     scope = ""
 
+    def allow_request(self, request, view):
+        bucket = self.bucket_for(request, view)
+        if bucket is None:
+            return True
+        limit, period = parse_rate(self.rate())
+        return self.admit(f"throttle:{self.scope}:{bucket}", limit, period)
+
+    def admit(self, key: str, limit: int, period: int) -> bool:
+        """Count this request under `key`; False (and `retry_after` set) past the limit."""
+        raise NotImplementedError
+
     def wait(self):
         return self.retry_after
 
@@ -153,26 +164,18 @@ class CacheThrottle(BaseThrottle):
 class FixedWindowThrottle(CacheThrottle):
     """A counter per clock window: cheap enough for every request."""
 
-    def allow_request(self, request, view):
-        bucket = self.bucket_for(request, view)
-        if bucket is None:
-            return True
-        limit, period = parse_rate(self.rate())
+    def admit(self, key, limit, period):
         now = time.time()
         window = int(now // period)
         self.retry_after = (window + 1) * period - now
-        return count_hit(f"throttle:{self.scope}:{bucket}:{window}", period) <= limit
+        return count_hit(f"{key}:{window}", period) <= limit
 
 
 class SlidingWindowThrottle(CacheThrottle):
     """No `period` seconds, wherever they start, see more than `limit` requests."""
 
-    def allow_request(self, request, view):
-        bucket = self.bucket_for(request, view)
-        if bucket is None:
-            return True
-        limit, period = parse_rate(self.rate())
-        self.retry_after = spend_in_window(f"throttle:{self.scope}:{bucket}", limit, period)
+    def admit(self, key, limit, period):
+        self.retry_after = spend_in_window(key, limit, period)
         return self.retry_after == 0
 
 
