@@ -28,8 +28,8 @@ def _cache_control(request) -> str:
 
 class ListRows:
     """What the paginator pages: the count of the rows `matching` finds, and a page of them as
-    rows. With the cache on, the count and the page's ids come from it when they are still
-    good; the rows are always read afresh."""
+    rows. With the cache on, each comes from it while still good (`products.cache`): the page
+    rendered (then no row is read), or else its ids (then its rows are read afresh, by id)."""
 
     ordered = True  # the paginator checks; `matching` always has an order
 
@@ -96,7 +96,8 @@ class ReadOpenWriteByModelPermission(DjangoModelPermissions):
 class CatalogViewSet(viewsets.ModelViewSet):
     """A ModelViewSet whose JSON reads are plain rows represented as its `resource` declares
     (`products.resources`), rendered once, with an ETag, and answered 304 when the client has
-    them; lists take their counts and pages' ids from the shared cache. Writes honour If-Match.
+    them; lists take their counts, pages' ids and rendered pages from the shared cache. Writes
+    honour If-Match.
     (The browsable API keeps DRF's generic path.)
 
     Subclasses give `resource` and `get_queryset()` (who sees what)."""
