@@ -52,7 +52,9 @@ def rendered_stamp(versions: dict[str, int], table: str, ids: list, page_topics)
     matter: a product's stock change so throws away only the pages that show that product."""
     columns = f"{table}."
     shown = sum(versions.get(row_topic(table, pk), 0) for pk in ids)
-    others = sum(v for topic, v in versions.items() if not topic.startswith(columns))
+    others = sum(
+        v for topic, v in versions.items() if not topic.startswith(columns) and "#" not in topic
+    )
     page = sum(versions.get(topic, 0) for topic in page_topics if topic.startswith(columns))
     return shown + others + page
 
