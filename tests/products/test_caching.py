@@ -657,3 +657,27 @@ def test_each_host_gets_page_links_with_its_own_host(
     assert on_b_page_2.json()["previous"] == "http://b.test/api/v1/products/?page_size=2"
     assert on_a_page_2.json()["previous"] == "http://a.test/api/v1/products/?page_size=2"
     assert on_a.json()["results"] == on_b.json()["results"]
+
+
+@pytest.mark.parametrize(
+    ("params", "change"),
+    [
+        pytest.param({"min_price": "10"}, {"price": Decimal("20.00")}, id="now matches a filter"),
+        pytest.param(
+            {"ordering": "name", "page_size": 1}, {"name": "A first"}, id="now sorts first"
+        ),
+    ],
+)
+def test_a_row_that_moves_onto_a_cached_page_is_seen_by_the_next_read(
+    api_client, django_assert_num_queries, params, change
+):
+    """A rendered page stays good while its own rows do not change, but not when another row
+    changes in a column the page's filters or order read."""
+    make_product(name="B shown", price=Decimal("15.00"))
+    mover = make_product(name="C mover", price=Decimal("5.00"))
+    before = cached_read(api_client, django_assert_num_queries, params=params)
+    assert mover.pk not in rows_by_id(before)
+
+    Product.objects.filter(pk=mover.pk).update(**change)
+
+    assert mover.pk in rows_by_id(read(api_client, params=params))
