@@ -210,6 +210,42 @@ def test_password_too_similar_to_the_email_is_400(api_client):
     assert_rejected_under(response, "password", users_before=0)
 
 
+def test_every_field_problem_and_the_passwords_come_in_one_answer(api_client, customer):
+    # One round, not two: a taken username and a bad email do not hide the weak password.
+    payload = valid_payload(username="carol", email="not-an-email", password="iloveyou")
+
+    response = register(api_client, payload)
+
+    assert_rejected_under(response, "password", users_before=1)
+    assert set(response.json()) == {"username", "email", "password"}
+    assert response.json()["password"] == ["This password is too common."]
+
+
+def test_password_is_compared_with_the_attributes_sent_even_when_one_is_refused(api_client):
+    # The email is malformed, yet the password is still checked against the username sent.
+    payload = valid_payload(username="quentinblake", email="quentin@", password="quentinblake7")
+
+    response = register(api_client, payload)
+
+    assert set(response.json()) == {"email", "password"}
+    assert response.json()["password"] == ["The password is too similar to the username."]
+    assert User.objects.count() == 0
+
+
+def test_a_strong_password_adds_nothing_to_the_other_fields_problems(api_client):
+    response = register(api_client, valid_payload(email="not-an-email", username=12345))
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"email", "username"}
+
+
+def test_a_body_that_is_not_an_object_is_one_400(api_client):
+    response = register(api_client, ["dora", STRONG_PASSWORD])
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"non_field_errors"}
+
+
 # --- Bad values ---------------------------------------------------------------------------------
 
 

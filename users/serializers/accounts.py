@@ -1,5 +1,7 @@
 """Users as the API shows and changes them (API.md, "Users")."""
 
+from collections.abc import Mapping
+
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
@@ -144,13 +146,36 @@ class RegistrationSerializer(UserSerializer):
     class Meta(UserSerializer.Meta):
         fields = [*USER_FIELDS, "password"]
 
-    def validate(self, attrs):
-        candidate = User(**{name: value for name, value in attrs.items() if name != "password"})
+    def to_internal_value(self, data):
+        """Every field's problems in one answer: when another field is wrong, the password is
+        still checked, against the attributes as sent, rather than in a second round."""
         try:
-            check_password_strength(attrs["password"], candidate)
+            attrs = super().to_internal_value(data)
         except serializers.ValidationError as exc:
-            raise serializers.ValidationError({"password": exc.detail}) from exc
+            if isinstance(data, Mapping) and "password" not in exc.detail:
+                # The password field passed: it was sent, as a string.
+                problems = self._password_problems(data["password"], data)
+                if problems:
+                    exc.detail["password"] = problems
+            raise
+        problems = self._password_problems(attrs["password"], attrs)
+        if problems:
+            raise serializers.ValidationError({"password": problems})
         return attrs
+
+    def _password_problems(self, password: str, attributes) -> list:
+        candidate = User(
+            **{
+                name: attributes[name]
+                for name in ("username", "email", "first_name", "last_name")
+                if isinstance(attributes.get(name), str)
+            }
+        )
+        try:
+            check_password_strength(password, candidate)
+        except serializers.ValidationError as exc:
+            return exc.detail
+        return []
 
     def create(self, validated_data):
         return User.objects.create_user(**validated_data)
