@@ -1,4 +1,7 @@
-"""The browsable API's front page: every endpoint group, as links."""
+"""The browsable API's front page: every endpoint group, as links.
+
+Its docstring is the page's text, shown as written: DRF renders markdown only when the
+`markdown` package is installed, and the production virtualenv is kept without it."""
 
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -9,9 +12,10 @@ from rest_framework.views import APIView
 class ApiRootView(APIView):
     """The product catalog API, version 1.
 
-    Log in with `POST auth/token/` and send `Authorization: Bearer <access>`, or use the
-    "Log in" link at the top right to browse with a session. The OpenAPI document is at
-    `schema/`, Swagger UI at `docs/` and ReDoc at `redoc/`."""
+    Log in by posting a username (or email) and password to auth/token/, then send the header
+    "Authorization: Bearer <access token>"; or use the "Log in" link at the top right to browse
+    with a session. The OpenAPI document is at schema/, Swagger UI at docs/ and ReDoc at redoc/.
+    """
 
     permission_classes = [AllowAny]
     links: dict[str, str] = {}  # name shown -> URL name
