@@ -35,12 +35,17 @@ ACCOUNT_THROTTLES = [*APIView.throttle_classes, CurrentPasswordThrottle]
 
 
 class MeView(generics.RetrieveUpdateAPIView):
-    """The caller's own profile. `is_staff`, `is_active`, `date_joined` and `id` are read-only:
-    sent in a body, they are ignored. A new username or email needs `current_password` (a
-    change of letter case only does not); the old address is told of a new email."""
+    """The caller's own profile. is_staff, is_active, date_joined and id are read-only: sent in
+    a body, they are ignored. A new username or email needs current_password (a change of
+    letter case only does not); the old address is told of a new email."""
 
     serializer_class = UserSerializer
     throttle_classes = ACCOUNT_THROTTLES
+    openapi = {
+        "get": {"summary": "Read your profile"},
+        "put": {"summary": "Replace your profile"},
+        "patch": {"summary": "Change your profile"},
+    }
 
     def get_object(self):
         return self.request.user
@@ -51,7 +56,7 @@ class PasswordChangeView(generics.GenericAPIView):
 
     serializer_class = PasswordChangeSerializer
     throttle_classes = [*APIView.throttle_classes, PasswordCheckThrottle]
-    openapi = {"post": {"responses": {204: None}}}
+    openapi = {"post": {"summary": "Change your password", "responses": {204: None}}}
 
     def post(self, request):
         serializer = self.get_serializer(data=request.data)

@@ -2,6 +2,9 @@
 
 These endpoints ignore any credentials sent with them (`authentication_classes = ()`): an SPA
 that attaches a stale access token to every call can still log in, refresh or register.
+
+A view's docstring is plain text: the browsable API shows it as it is (without the `markdown`
+package DRF renders no markdown), and the schema takes it as the operation's description.
 """
 
 from django.utils.decorators import method_decorator
@@ -51,7 +54,7 @@ class RegisterView(PublicAuthView, generics.CreateAPIView):
     serializer_class = RegistrationSerializer
     throttle_classes = [AuthRateThrottle]
     throttle_bucket = "register"
-    openapi = {"post": {"responses": {201: UserSerializer}}}
+    openapi = {"post": {"summary": "Register an account", "responses": {201: UserSerializer}}}
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -62,7 +65,7 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     error_responses = {
         "post": {401: "Wrong credentials, unknown user or inactive user: one answer for all."}
     }
-    openapi = {"post": {"responses": {200: TokenPairSerializer}}}
+    openapi = {"post": {"summary": "Log in", "responses": {200: TokenPairSerializer}}}
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -70,14 +73,14 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
     """Trade a refresh token for a new pair. The old refresh token is spent: it works once."""
 
     error_responses = {"post": TOKEN_REFUSED}
-    openapi = {"post": {"responses": {200: TokenPairSerializer}}}
+    openapi = {"post": {"summary": "Refresh a token pair", "responses": {200: TokenPairSerializer}}}
 
 
 class TokenVerifyView(jwt_views.TokenVerifyView):
     """Check a token: 200 if it is valid, unexpired, not blacklisted and its user active."""
 
     error_responses = {"post": TOKEN_REFUSED}
-    openapi = {"post": {"responses": {200: VALID_TOKEN}}}
+    openapi = {"post": {"summary": "Verify a token", "responses": {200: VALID_TOKEN}}}
 
 
 class LogoutView(PublicAuthView, generics.GenericAPIView):
@@ -85,7 +88,7 @@ class LogoutView(PublicAuthView, generics.GenericAPIView):
 
     serializer_class = LogoutSerializer
     error_responses = {"post": TOKEN_REFUSED}
-    openapi = {"post": {"responses": {204: None}}}
+    openapi = {"post": {"summary": "Log out", "responses": {204: None}}}
 
     def post(self, request):
         self.get_serializer(data=request.data).is_valid(raise_exception=True)
@@ -99,7 +102,9 @@ class PasswordResetView(PublicAuthView, generics.GenericAPIView):
     serializer_class = PasswordResetRequestSerializer
     throttle_classes = [AuthRateThrottle]
     throttle_bucket = "password-reset"
-    openapi = {"post": {"responses": {202: DetailSerializer}}}
+    openapi = {
+        "post": {"summary": "Request a password reset", "responses": {202: DetailSerializer}}
+    }
 
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
@@ -109,11 +114,11 @@ class PasswordResetView(PublicAuthView, generics.GenericAPIView):
 
 
 class PasswordResetConfirmView(PublicAuthView, generics.GenericAPIView):
-    """Set a new password with the `uid` and `token` from the reset link. Every session of the
+    """Set a new password with the uid and token from the reset link. Every session of the
     account ends."""
 
     serializer_class = PasswordResetConfirmSerializer
-    openapi = {"post": {"responses": {204: None}}}
+    openapi = {"post": {"summary": "Reset a password", "responses": {204: None}}}
 
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
