@@ -15,7 +15,7 @@ from products.viewsets import CatalogViewSet
 LIST_PARAMETERS = [
     OpenApiParameter(
         "category",
-        {"type": "array", "items": {"type": "integer"}},
+        {"type": "array", "items": {"type": "integer", "minimum": 1}},
         style="form",
         explode=True,
         description="Category id; repeat for several (`category=1&category=4`).",
@@ -41,10 +41,25 @@ class CategoryViewSet(CatalogViewSet):
     error_responses = {"destroy": IN_USE}
     openapi = {
         "list": {"summary": "List categories", "description": "Ordered by name."},
-        "retrieve": {"summary": "Read a category"},
-        "create": {"summary": "Create a category (`products.add_category`)"},
-        "update": {"summary": "Replace a category (`products.change_category`)"},
-        "partial_update": {"summary": "Change a category (`products.change_category`)"},
+        "retrieve": {
+            "summary": "Read a category",
+            "description": "Open to anyone, with the number of products in it.",
+        },
+        "create": {
+            "summary": "Create a category (`products.add_category`)",
+            "description": (
+                "The name must not clash with another's, ignoring case and look-alike "
+                "characters; the slug is made from the name when not given."
+            ),
+        },
+        "update": {
+            "summary": "Replace a category (`products.change_category`)",
+            "description": "Every writable field; honours `If-Match` (412 when stale).",
+        },
+        "partial_update": {
+            "summary": "Change a category (`products.change_category`)",
+            "description": "Only the fields sent; honours `If-Match` (412 when stale).",
+        },
         "destroy": {
             "summary": "Delete a category (`products.delete_category`)",
             "description": "Refused with 409 while the category has products.",
@@ -83,10 +98,22 @@ class ProductViewSet(CatalogViewSet):
             "summary": "Read a product",
             "description": "An inactive product is 404 except for staff.",
         },
-        "create": {"summary": "Create a product (`products.add_product`)"},
-        "update": {"summary": "Replace a product (`products.change_product`)"},
-        "partial_update": {"summary": "Change a product (`products.change_product`)"},
-        "destroy": {"summary": "Delete a product (`products.delete_product`)"},
+        "create": {
+            "summary": "Create a product (`products.add_product`)",
+            "description": "The SKU must be unique, ignoring case; `in_stock` follows `stock`.",
+        },
+        "update": {
+            "summary": "Replace a product (`products.change_product`)",
+            "description": "Every writable field; honours `If-Match` (412 when stale).",
+        },
+        "partial_update": {
+            "summary": "Change a product (`products.change_product`)",
+            "description": "Only the fields sent; honours `If-Match` (412 when stale).",
+        },
+        "destroy": {
+            "summary": "Delete a product (`products.delete_product`)",
+            "description": "Honours `If-Match` (412 when stale).",
+        },
     }
 
     def get_queryset(self):
