@@ -29,12 +29,28 @@ class StrictBooleanField(forms.Field):
         raise forms.ValidationError("Enter true or false.", code="invalid")
 
 
+class StrictBooleanSelect(forms.Select):
+    """A select of "", "true" and "false" that hands on whatever was sent, so an unknown value
+    reaches StrictBooleanField and is a 400 (django-filter's BooleanWidget turns it into None,
+    which filters nothing). Any accepted spelling (`1`, `True`) shows as its option."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
+
+    def format_value(self, value):
+        text = "" if value is None else str(value).strip().lower()
+        if text in StrictBooleanField.truthy:
+            return ["true"]
+        if text in StrictBooleanField.falsy:
+            return ["false"]
+        return [text] if text else []
+
+
 class StrictBooleanFilter(filters.BooleanFilter):
     field_class = StrictBooleanField
 
     def __init__(self, *args, **kwargs):
-        # django-filter's BooleanWidget turns an unknown value into None before validation.
-        kwargs.setdefault("widget", forms.TextInput)
+        kwargs.setdefault("widget", StrictBooleanSelect)
         super().__init__(*args, **kwargs)
 
 

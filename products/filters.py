@@ -10,7 +10,7 @@ from django_filters import rest_framework as filters
 
 from backend.fields import NOT_A_PLAIN_DECIMAL, plain_decimal_pattern
 from backend.filters import FilterSet, SearchFilter, StrictBooleanFilter
-from products.models import Product
+from products.models import Category, Product
 
 MAX_ID = 2**63 - 1
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -35,9 +35,15 @@ class PriceBoundFilter(filters.NumberFilter):
 
 
 class IdListField(forms.Field):
-    """`?category=1&category=4`: whole numbers, each within the database's id range."""
+    """`?category=1&category=4`: whole numbers, each within the database's id range. `choices`
+    (a callable) only fill the browsable API's select: any well-formed id is accepted, and the
+    callable runs when the form is drawn, never on a JSON request."""
 
     widget = forms.SelectMultiple
+
+    def __init__(self, *, choices=(), **kwargs):
+        super().__init__(**kwargs)
+        self.widget.choices = choices
 
     def to_python(self, value):
         values = value if isinstance(value, list | tuple) else [value]
@@ -99,23 +105,55 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def category_choices():
+    """The categories, by name, for the browsable API's filter form (one query when drawn)."""
+    return Category.objects.order_by("name", "id").values_list("id", "name")
+
+
 class ProductFilter(FilterSet):
-    category = IdListFilter(field_name="category_id", help_text="Category id; repeat for several.")
+    """Labels and help texts are plain text: the browsable API shows them as they are."""
+
+    category = IdListFilter(
+        field_name="category_id",
+        label="Category",
+        choices=category_choices,
+        help_text="Category id; repeat for several.",
+    )
     min_price = PriceBoundFilter(
-        field_name="price", lookup_expr="gte", help_text="Lowest price, inclusive.", **MONEY
+        field_name="price",
+        lookup_expr="gte",
+        label="Lowest price",
+        help_text="Lowest price, inclusive.",
+        **MONEY,
     )
     max_price = PriceBoundFilter(
-        field_name="price", lookup_expr="lte", help_text="Highest price, inclusive.", **MONEY
+        field_name="price",
+        lookup_expr="lte",
+        label="Highest price",
+        help_text="Highest price, inclusive.",
+        **MONEY,
     )
-    in_stock = StrictBooleanFilter(method="filter_in_stock", help_text="`stock > 0`, or not.")
+    in_stock = StrictBooleanFilter(
+        method="filter_in_stock",
+        label="In stock",
+        help_text="true: stock above 0; false: out of stock.",
+    )
     created_after = CreatedBoundFilter(
-        field_name="created_at", lookup_expr="gte", help_text="ISO date or date-time, inclusive."
+        field_name="created_at",
+        lookup_expr="gte",
+        label="Created after",
+        help_text="ISO date or date-time, inclusive.",
     )
     created_before = CreatedBoundFilter(
-        field_name="created_at", lookup_expr="lte", help_text="ISO date or date-time, inclusive."
+        field_name="created_at",
+        lookup_expr="lte",
+        label="Created before",
+        help_text="ISO date or date-time, inclusive.",
     )
     is_active = StrictBooleanFilter(
-        method="filter_is_active", help_text="Staff only; ignored for everyone else."
+        method="filter_is_active",
+        label="Active",
+        help_text="Staff only; ignored for everyone else.",
     )
 
     class Meta:
