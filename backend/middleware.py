@@ -7,9 +7,12 @@ from http import HTTPStatus
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import LimitedStream
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.urls import is_valid_path
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
+
+from backend.renderers import JSONRenderer
 
 API_PREFIX = "/api/"
 
@@ -29,8 +32,10 @@ class ApiJsonErrorsMiddleware:
     CSRF or host check) are answered as `{"detail": ...}` under /api/, in DEBUG too, and so is
     APPEND_SLASH's redirect. A request with a missing, empty or unknown Host is refused first.
 
-    Responses DRF rendered are left alone: the browsable API shows its errors as HTML on
-    purpose, to a browser that asked for HTML."""
+    The browsable API's errors are left alone: it shows them as HTML on purpose, to a browser
+    that asked for HTML. Other errors DRF rendered in something else than JSON (the docs pages'
+    HTML renderer, the schema's YAML: DRF renders a 406 with the view's first renderer) are
+    answered as JSON with the same body."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -45,9 +50,9 @@ class ApiJsonErrorsMiddleware:
             return response
         if response.status_code < 400:
             return _redirect_as_json(response)
-        if isinstance(response, Response) or _is_json(response):
+        if _is_json(response) or _is_browsable_api(response):
             return response
-        replacement = json_error(response.status_code, _detail_for(response.status_code))
+        replacement = _as_json(response)
         for header in ("Allow", "Retry-After", "WWW-Authenticate"):
             if header in response:
                 replacement[header] = response[header]
@@ -101,6 +106,25 @@ def _redirect_as_json(response):
 
 def _is_json(response) -> bool:
     return response.get("Content-Type", "").startswith("application/json")
+
+
+def _is_browsable_api(response) -> bool:
+    """DRF picks the browsable API only for a client that accepts HTML (a 406 it cannot
+    negotiate is rendered with the view's first renderer: JSON on the API's own views)."""
+    renderer = getattr(response, "accepted_renderer", None)
+    return isinstance(response, Response) and isinstance(renderer, BrowsableAPIRenderer)
+
+
+def _as_json(response) -> HttpResponse:
+    """A DRF error keeps its body (`{"detail"}` or a field map) as JSON; anything else becomes
+    the `{"detail"}` its status means."""
+    if isinstance(response, Response) and isinstance(response.data, dict):
+        data = response.data
+        if "detail" in data:  # without what an HTML renderer added (`status_code`)
+            data = {"detail": data["detail"]}
+        body = JSONRenderer().render(data)
+        return HttpResponse(body, status=response.status_code, content_type="application/json")
+    return json_error(response.status_code, _detail_for(response.status_code))
 
 
 def _detail_for(status: int) -> str | None:

@@ -112,6 +112,37 @@ def test_a_method_the_endpoint_does_not_take_is_json_405_in_debug_too(settings, 
     assert_detail_error(response, 405)
 
 
+NOT_ACCEPTABLE = "Could not satisfy the request Accept header."
+
+
+@pytest.mark.parametrize("path", ["/api/v1/docs/", "/api/v1/redoc/", "/api/v1/schema/"])
+@pytest.mark.parametrize("accept", ["application/json", "application/xml", "text/csv"])
+def test_a_docs_page_or_schema_it_cannot_render_as_asked_is_json_406(api_client, path, accept):
+    if path == "/api/v1/schema/" and accept == "application/json":
+        accept = "text/html"  # the schema is JSON or YAML; it has no HTML
+
+    response = api_client.get(path, HTTP_ACCEPT=accept)
+
+    assert_detail_error(response, 406)
+    assert response.json() == {"detail": NOT_ACCEPTABLE}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/docs/", "/api/v1/redoc/"])
+@pytest.mark.parametrize("accept", ["text/html,application/xhtml+xml,*/*;q=0.8", "*/*"])
+def test_a_browser_still_gets_the_docs_pages_as_html(api_client, path, accept):
+    response = api_client.get(path, HTTP_ACCEPT=accept)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_the_browsable_api_still_shows_its_errors_as_html(api_client):
+    response = api_client.get("/api/v1/users/me/", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 401
+    assert response["Content-Type"].startswith("text/html")
+
+
 # --- bodies --------------------------------------------------------------------------------------
 
 
