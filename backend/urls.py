@@ -8,7 +8,7 @@ import functools
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
 
 from backend import health
 from backend.api_root import ApiRootView
@@ -74,6 +74,7 @@ browsable_api_auth = (
 
 admin.site.site_header = "Product catalog administration"
 admin.site.site_title = "Catalog admin"
+admin.site.site_url = reverse_lazy("api-root")  # "View site": the browsable API; / is a 404
 
 urlpatterns = [
     path("admin/login/", throttle_login_posts(admin.site.login)),

@@ -42,6 +42,15 @@ def test_superuser_logs_in_and_sees_the_user_changelist(admin_client_logged_in, 
     assert changelist_usernames(response) == ["carol", "root"]
 
 
+def test_view_site_links_to_the_browsable_api_root(admin_client_logged_in):
+    page = admin_client_logged_in.get("/admin/")
+
+    assert page.status_code == 200
+    assert page.context["site_url"] == "/api/v1/"
+    assert b'<a href="/api/v1/">View site</a>' in page.content
+    assert admin_client_logged_in.get(page.context["site_url"]).status_code == 200
+
+
 def test_superuser_adds_a_user_with_an_email_through_the_add_form(admin_client_logged_in):
     response = admin_client_logged_in.post(
         USER_ADD_URL,
