@@ -17,6 +17,7 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 request_logger = logging.getLogger("backend.requests")
+ACCESS_LINE = '"%s" %s %s'  # django.core.servers.basehttp: request line, status, size
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,6 +32,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
+
+
+class RunserverAccessLines(logging.Filter):
+    """Drops runserver's access line (`django.server`): RequestLogMiddleware logs every request
+    that reaches Django, static files too (whitenoise serves them behind it), so in development
+    there is one line a request, ours, as in production. runserver's other lines (a malformed
+    request line, the HTTPS hint, a broken pipe) stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not ("status_code" in vars(record) and record.msg == ACCESS_LINE)
 
 
 class RequestLogMiddleware:

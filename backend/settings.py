@@ -315,10 +315,19 @@ LOGGING = {
             "formatter": env.str("DJANGO_LOG_FORMAT", default="plain" if DEBUG else "json"),
         }
     },
+    "filters": {"runserver_access_lines": {"()": "backend.logs.RunserverAccessLines"}},
     "root": {"handlers": ["stdout"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
-        # Our request lines replace Django's own; runserver's stays in development.
+        # One line a request, ours (backend.logs), in development too: Django's 4xx warnings
+        # and runserver's access lines (ours has the same, and more) are left out, and Django's
+        # DEBUG console handler goes (it printed every django.* line a second time, on stderr).
+        # django.request keeps its errors: the traceback of what failed outside a DRF view.
+        "django": {"level": "INFO"},
         "django.request": {"level": "ERROR"},
-        "django.server": {"level": "INFO" if DEBUG else "WARNING"},
+        "django.server": {
+            "level": "INFO",
+            "filters": ["runserver_access_lines"],
+            "propagate": True,
+        },
     },
 }
