@@ -13,7 +13,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Blacklist a refresh token, ending the session it belongs to. */
+        /**
+         * Log out
+         * @description Blacklist a refresh token, ending the session it belongs to.
+         */
         post: operations["auth_logout_create"];
         delete?: never;
         options?: never;
@@ -31,6 +34,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
+         * Request a password reset
          * @description Mail a reset link to the account with this email. The answer is the same whether or not
          *     there is one, so this does not tell who has an account.
          */
@@ -51,7 +55,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * @description Set a new password with the `uid` and `token` from the reset link. Every session of the
+         * Reset a password
+         * @description Set a new password with the uid and token from the reset link. Every session of the
          *     account ends.
          */
         post: operations["auth_password_reset_confirm_create"];
@@ -71,6 +76,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
+         * Register an account
          * @description Create an account. The password is checked by Django's validators, against the new
          *     user's own username and email too.
          */
@@ -90,7 +96,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Log in with a username or an email and a password; get an access and a refresh token. */
+        /**
+         * Log in
+         * @description Log in with a username or an email and a password; get an access and a refresh token.
+         */
         post: operations["auth_token_create"];
         delete?: never;
         options?: never;
@@ -107,7 +116,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Trade a refresh token for a new pair. The old refresh token is spent: it works once. */
+        /**
+         * Refresh a token pair
+         * @description Trade a refresh token for a new pair. The old refresh token is spent: it works once.
+         */
         post: operations["auth_token_refresh_create"];
         delete?: never;
         options?: never;
@@ -124,7 +136,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Check a token: 200 if it is valid, unexpired, not blacklisted and its user active. */
+        /**
+         * Verify a token
+         * @description Check a token: 200 if it is valid, unexpired, not blacklisted and its user active.
+         */
         post: operations["auth_token_verify_create"];
         delete?: never;
         options?: never;
@@ -145,7 +160,10 @@ export interface paths {
          */
         get: operations["categories_list"];
         put?: never;
-        /** Create a category (`products.add_category`) */
+        /**
+         * Create a category (`products.add_category`)
+         * @description The name must not clash with another's, ignoring case and look-alike characters; the slug is made from the name when not given.
+         */
         post: operations["categories_create"];
         delete?: never;
         options?: never;
@@ -160,9 +178,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read a category */
+        /**
+         * Read a category
+         * @description Open to anyone, with the number of products in it.
+         */
         get: operations["categories_retrieve"];
-        /** Replace a category (`products.change_category`) */
+        /**
+         * Replace a category (`products.change_category`)
+         * @description Every writable field; honours `If-Match` (412 when stale).
+         */
         put: operations["categories_update"];
         post?: never;
         /**
@@ -172,7 +196,10 @@ export interface paths {
         delete: operations["categories_destroy"];
         options?: never;
         head?: never;
-        /** Change a category (`products.change_category`) */
+        /**
+         * Change a category (`products.change_category`)
+         * @description Only the fields sent; honours `If-Match` (412 when stale).
+         */
         patch: operations["categories_partial_update"];
         trace?: never;
     };
@@ -189,7 +216,10 @@ export interface paths {
          */
         get: operations["products_list"];
         put?: never;
-        /** Create a product (`products.add_product`) */
+        /**
+         * Create a product (`products.add_product`)
+         * @description The SKU must be unique, ignoring case; `in_stock` follows `stock`.
+         */
         post: operations["products_create"];
         delete?: never;
         options?: never;
@@ -209,14 +239,23 @@ export interface paths {
          * @description An inactive product is 404 except for staff.
          */
         get: operations["products_retrieve"];
-        /** Replace a product (`products.change_product`) */
+        /**
+         * Replace a product (`products.change_product`)
+         * @description Every writable field; honours `If-Match` (412 when stale).
+         */
         put: operations["products_update"];
         post?: never;
-        /** Delete a product (`products.delete_product`) */
+        /**
+         * Delete a product (`products.delete_product`)
+         * @description Honours `If-Match` (412 when stale).
+         */
         delete: operations["products_destroy"];
         options?: never;
         head?: never;
-        /** Change a product (`products.change_product`) */
+        /**
+         * Change a product (`products.change_product`)
+         * @description Only the fields sent; honours `If-Match` (412 when stale).
+         */
         patch: operations["products_partial_update"];
         trace?: never;
     };
@@ -272,15 +311,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * @description The caller's own profile. `is_staff`, `is_active`, `date_joined` and `id` are read-only:
-         *     sent in a body, they are ignored. A new username or email needs `current_password` (a
-         *     change of letter case only does not); the old address is told of a new email.
+         * Read your profile
+         * @description The caller's own profile. is_staff, is_active, date_joined and id are read-only: sent in
+         *     a body, they are ignored. A new username or email needs current_password (a change of
+         *     letter case only does not); the old address is told of a new email.
          */
         get: operations["users_me_retrieve"];
         /**
-         * @description The caller's own profile. `is_staff`, `is_active`, `date_joined` and `id` are read-only:
-         *     sent in a body, they are ignored. A new username or email needs `current_password` (a
-         *     change of letter case only does not); the old address is told of a new email.
+         * Replace your profile
+         * @description The caller's own profile. is_staff, is_active, date_joined and id are read-only: sent in
+         *     a body, they are ignored. A new username or email needs current_password (a change of
+         *     letter case only does not); the old address is told of a new email.
          */
         put: operations["users_me_update"];
         post?: never;
@@ -288,9 +329,10 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * @description The caller's own profile. `is_staff`, `is_active`, `date_joined` and `id` are read-only:
-         *     sent in a body, they are ignored. A new username or email needs `current_password` (a
-         *     change of letter case only does not); the old address is told of a new email.
+         * Change your profile
+         * @description The caller's own profile. is_staff, is_active, date_joined and id are read-only: sent in
+         *     a body, they are ignored. A new username or email needs current_password (a change of
+         *     letter case only does not); the old address is told of a new email.
          */
         patch: operations["users_me_partial_update"];
         trace?: never;
@@ -304,7 +346,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Change the caller's password. Every other session ends; this one goes on. */
+        /**
+         * Change your password
+         * @description Change the caller's password. Every other session ends; this one goes on.
+         */
         post: operations["users_me_password_create"];
         delete?: never;
         options?: never;
@@ -1757,7 +1802,7 @@ export interface operations {
                 created_after?: string;
                 /** @description ISO 8601 date or date-time, inclusive (a bare date takes in the whole day, UTC). */
                 created_before?: string;
-                /** @description `stock > 0`, or not. */
+                /** @description true: stock above 0; false: out of stock. */
                 in_stock?: boolean;
                 /** @description Staff only; ignored for everyone else. */
                 is_active?: boolean;
