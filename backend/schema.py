@@ -200,8 +200,10 @@ class AutoSchema(openapi.AutoSchema):
         return self.method in {"POST", "PUT", "PATCH"} and self.get_request_serializer() is not None
 
     def _validates_query(self) -> bool:
+        """A filtered or paginated list refuses a malformed parameter (`page_size` included)."""
         has_filters = getattr(self.view, "filterset_class", None) is not None
-        return has_filters and self.method == "GET" and self._is_list_view()
+        is_list = self.method == "GET" and self._is_list_view()
+        return is_list and (has_filters or self._is_paginated_list())
 
     def _is_restricted(self) -> bool:
         permissions = self.view.get_permissions()

@@ -1258,6 +1258,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Invalid input: the body names each field in error. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description Not authenticated, or the credentials or token are invalid or expired. */
             401: {
                 headers: {
