@@ -1,0 +1,299 @@
+"""Every command README.md shows works as written on a fresh clone after `make run` (issue 16).
+
+Each command of the README's ```sh blocks has an entry in CHECKS: the test here that runs it
+for real, or where it is covered instead. A README command without an entry, or an entry the
+README no longer shows, fails `test_every_readme_command_has_a_check`. What runs is the
+README's own text, with only the port, the database name and the Redis database changed so
+that nothing a developer has (port 8000, db.sqlite3, a `catalog` database) is touched."""
+
+import json
+import os
+import pty
+import re
+import select
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+BASE_DIR = Path(settings.BASE_DIR)
+README = BASE_DIR / "README.md"
+FENCE = re.compile(r"^(?P<indent> *)```sh\n(?P<body>.*?)^(?P=indent)```$", re.M | re.S)
+CONFIG_PREFIXES = ("DJANGO_", "JWT_", "API_", "CORS_", "GUNICORN_", "MAKE", "MFLAGS")
+CONFIG_NAMES = {"DATABASE_URL", "REDIS_URL", "EMAIL_URL", "PASSWORD_RESET_URL", "HOST", "PORT"}
+POSTGRES = "postgres://postgres@127.0.0.1:5432"
+THE_SUITE = (
+    "elsewhere: it is the suite this file belongs to; .ci/run runs it on SQLite (stage sqlite) "
+    "and, with the PostgreSQL block's variables, on PostgreSQL and Redis (stage postgres)"
+)
+MAKE_RUN = "test_make_run_serves_the_api_the_readme_tries"
+CSV = "test_export_and_import_round_trip_the_demo_catalog"
+POSTGRES_BLOCK = "test_postgresql_block_creates_and_migrates_its_database"
+AUTH = "-H 'Content-Type: application/json' -d"
+ADA_LOGIN = """'{"username": "ada@example.com", "password": "a long passphrase"}'"""
+ADA_SIGNUP = (
+    """'{"username": "ada", "email": "ada@example.com", "password": "a long passphrase"}'"""
+)
+FILES = "--categories categories.csv --products products.csv"
+
+# README command (continuation lines joined, trailing comment dropped) -> how it is checked.
+CHECKS = {
+    "make run": MAKE_RUN,
+    "make test": THE_SUITE,
+    f"curl -s -X POST localhost:8000/api/v1/auth/register/ {AUTH} {ADA_SIGNUP}": MAKE_RUN,
+    f"curl -s -X POST localhost:8000/api/v1/auth/token/ {AUTH} {ADA_LOGIN}": MAKE_RUN,
+    f"ACCESS=$(curl -s -X POST localhost:8000/api/v1/auth/token/ {AUTH} {ADA_LOGIN}"
+    """ | python3 -c 'import json, sys; print(json.load(sys.stdin)["access"])')""": MAKE_RUN,
+    'curl -s localhost:8000/api/v1/users/me/ -H "Authorization: Bearer $ACCESS"': MAKE_RUN,
+    f"DJANGO_DEBUG=true .venv/bin/python manage.py export_catalog {FILES}": CSV,
+    f"DJANGO_DEBUG=true .venv/bin/python manage.py import_catalog {FILES} [--dry-run]": CSV,
+    "createdb -h 127.0.0.1 -U postgres catalog": POSTGRES_BLOCK,
+    "export DATABASE_URL=postgres://postgres@127.0.0.1:5432/catalog"
+    " REDIS_URL=redis://127.0.0.1:6379/0": POSTGRES_BLOCK,
+    "DJANGO_DEBUG=true .venv/bin/python manage.py migrate": POSTGRES_BLOCK,
+    "DJANGO_DEBUG=true .venv/bin/python manage.py createsuperuser": (
+        "test_createsuperuser_prompts_and_makes_a_superuser"
+    ),
+}
+
+
+def readme_blocks() -> list[str]:
+    """The text of each ```sh block, dedented (a block inside a list item is indented)."""
+    blocks = []
+    for match in FENCE.finditer(README.read_text()):
+        indent = len(match["indent"])
+        blocks.append("\n".join(line[indent:] for line in match["body"].splitlines()) + "\n")
+    return blocks
+
+
+def commands_of(block: str) -> list[str]:
+    joined = re.sub(r"\s*\\\n\s*", " ", block)
+    return [re.sub(r"\s+#.*$", "", line).strip() for line in joined.splitlines() if line.strip()]
+
+
+def readme_commands() -> list[str]:
+    return [command for block in readme_blocks() for command in commands_of(block)]
+
+
+def block_with(command: str) -> str:
+    return next(block for block in readme_blocks() if command in commands_of(block))
+
+
+def development_environment(database: Path, **variables: str) -> dict[str, str]:
+    """A developer's shell: none of the test run's configuration (pytest-env sets a secret key,
+    .ci/run a PostgreSQL DATABASE_URL), and a database of this test's own."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(CONFIG_PREFIXES) and name not in CONFIG_NAMES
+    }
+    return environment | {"DATABASE_URL": f"sqlite:///{database}"} | variables
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run(script: str, environment: dict[str, str], cwd: Path = BASE_DIR):
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def query(database: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(database) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def wait_until_serving(server: subprocess.Popen, port: int, log: Path) -> None:
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"`make run` exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"`make run` was not serving on port {port} after 45 s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def after_make_run(tmp_path_factory):
+    """`make run`, as the README says, on a SQLite file of its own and a free port; the server
+    (make, runserver and its autoreloader: one process group) is stopped by its id at the end."""
+    home = tmp_path_factory.mktemp("readme")
+    database, log, port = home / "db.sqlite3", home / "make-run.log", free_port()
+    environment = development_environment(database, PORT=str(port))
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            ["bash", "-c", "make run"],
+            cwd=BASE_DIR,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until_serving(server, port, log)
+        yield {"database": database, "port": port, "log": log, "home": home}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
+
+
+def test_every_readme_command_has_a_check():
+    commands = readme_commands()
+    assert sorted(set(commands) - CHECKS.keys()) == [], "README commands nobody checks"
+    assert sorted(CHECKS.keys() - set(commands)) == [], "checks of commands the README dropped"
+    tests_named = {check for check in CHECKS.values() if not check.startswith("elsewhere:")}
+    assert tests_named <= set(globals()), "checks naming a test this file does not have"
+
+
+def test_make_run_serves_the_api_the_readme_tries(after_make_run):
+    database, port = after_make_run["database"], after_make_run["port"]
+    assert "admin / catalog-demo" in after_make_run["log"].read_text()
+    assert query(database, "SELECT is_superuser FROM users_user WHERE username = 'admin'") == [(1,)]
+    assert query(database, "SELECT count(*) FROM products_product") == [(300,)]
+
+    trying = block_with(
+        'curl -s localhost:8000/api/v1/users/me/ -H "Authorization: Bearer $ACCESS"'
+    )
+    result = run(trying.replace("localhost:8000", f"localhost:{port}"), os.environ.copy())
+
+    assert result.returncode == 0, result.stderr
+    # curl prints each body without a newline: register's, the tokens, then /users/me/.
+    register, tokens, me = json_bodies(result.stdout)
+    assert register["username"] == "ada"
+    assert tokens.keys() == {"access", "refresh"}
+    assert (me["username"], me["email"]) == ("ada", "ada@example.com")
+
+
+def json_bodies(output: str) -> list[dict]:
+    decoder, bodies, position = json.JSONDecoder(), [], 0
+    while position < len(output):
+        body, position = decoder.raw_decode(output, position)
+        bodies.append(body)
+    return bodies
+
+
+def run_in_terminal(script: str, environment: dict[str, str], answers: list[tuple[str, str]]):
+    """Run `script` on a pseudo-terminal of its own (createsuperuser prompts only on a terminal)
+    and type each answer once its prompt has appeared: getpass flushes what was typed before."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        ["bash", "-c", script],
+        cwd=BASE_DIR,
+        env=environment,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,  # no controlling terminal: getpass reads the one given
+    )
+    os.close(follower)
+    transcript, unanswered, deadline = "", 0, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not select.select([leader], [], [], 1)[0]:
+            continue
+        try:
+            chunk = os.read(leader, 1024).decode(errors="replace")
+        except OSError:  # the child closed the terminal
+            break
+        transcript += chunk
+        tail = transcript[unanswered:]
+        if answers and answers[0][0] in tail and tail.endswith(": "):
+            os.write(leader, (answers.pop(0)[1] + "\n").encode())
+            unanswered = len(transcript)
+    os.close(leader)
+    return process.wait(timeout=10), transcript
+
+
+def test_createsuperuser_prompts_and_makes_a_superuser(after_make_run):
+    database = after_make_run["database"]
+    password = "a long passphrase for grace"
+    status, transcript = run_in_terminal(
+        "DJANGO_DEBUG=true .venv/bin/python manage.py createsuperuser",
+        development_environment(database),
+        [
+            ("Username", "grace"),
+            ("Email address", "grace@example.com"),
+            ("Password", password),
+            ("Password (again)", password),
+        ],
+    )
+
+    assert status == 0, transcript
+    assert "Superuser created successfully." in transcript
+    assert password not in transcript
+    rows = query(
+        database, "SELECT is_superuser, is_staff FROM users_user WHERE email LIKE 'grace@%'"
+    )
+    assert rows == [(1, 1)]
+
+
+def test_export_and_import_round_trip_the_demo_catalog(after_make_run):
+    """Run where a developer would, yet write the CSV files into a directory of the test's own:
+    there `.venv` and `manage.py` link to the checkout."""
+    database, work = after_make_run["database"], after_make_run["home"] / "work"
+    work.mkdir()
+    (work / ".venv").symlink_to(BASE_DIR / ".venv")
+    (work / "manage.py").symlink_to(BASE_DIR / "manage.py")
+    environment = development_environment(database)
+    export, load = (command for command, check in CHECKS.items() if check == CSV)
+
+    exported = run(export, environment, cwd=work)
+    assert exported.returncode == 0, exported.stderr
+    assert len((work / "categories.csv").read_text().splitlines()) == 1 + 12
+    assert len((work / "products.csv").read_text().splitlines()) == 1 + 300
+
+    for variant, verb in [(" --dry-run", "would be"), ("", "were")]:
+        loaded = run(load.replace(" [--dry-run]", variant), environment, cwd=work)
+        assert loaded.returncode == 0, loaded.stderr
+        assert "Categories: 0 created, 12 updated. Products: 0 created, 300 updated." in (
+            loaded.stdout
+        )
+        assert f"(These {verb} written;" in loaded.stdout
+    assert query(database, "SELECT count(*) FROM products_product") == [(300,)]
+
+
+@pytest.mark.ops
+def test_postgresql_block_creates_and_migrates_its_database(tmp_path):
+    """The block as written, on a database of this test's own and Redis database 13; its
+    `make test` is the suite itself (see THE_SUITE)."""
+    name = f"catalog_readme_{uuid.uuid4().hex[:12]}"
+    block = block_with("DJANGO_DEBUG=true .venv/bin/python manage.py migrate")
+    script = "\n".join(line for line in block.splitlines() if not line.startswith("make test"))
+    script = re.sub(r"\bcatalog\b", name, script).replace("6379/0", "6379/13")
+    assert name in script
+    try:
+        result = run(script, development_environment(tmp_path / "unused.sqlite3"))
+        assert result.returncode == 0, result.stdout + result.stderr
+        tables = subprocess.run(
+            ["psql", f"{POSTGRES}/{name}", "-tAc", "SELECT count(*) FROM django_migrations"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert int(tables.stdout) > 0
+    finally:
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", name],
+            timeout=30,
+            check=False,
+        )
