@@ -9,6 +9,7 @@ from django.db import IntegrityError, models, transaction
 from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.fields import empty
+from rest_framework.utils import html
 
 WRONG_TYPE = "Expected {expected}, got {actual}."
 
@@ -42,6 +43,16 @@ class JsonTypeMixin:
                 code="invalid_type",
             )
         return super().to_internal_value(data)
+
+    def get_value(self, dictionary):
+        """A form field sent empty is the empty string, as `""` is in JSON: refused where the
+        schema says `minLength: 1` or a number. DRF reads it as left out when the field is
+        optional, so a form could pass what the same JSON body cannot (an empty `slug`).
+        An empty nullable field stays null: a form has no other way to say it."""
+        value = super().get_value(dictionary)
+        if value is empty and html.is_html_input(dictionary):
+            return dictionary.get(self.field_name, empty)
+        return value
 
     def _has_json_type(self, data) -> bool:
         if isinstance(data, bool) and bool not in self.json_types:

@@ -1,6 +1,21 @@
-"""Request parsing: JSON through orjson, with API.md's error rules."""
+"""Request parsing, with API.md's error rules for every content type the schema lists: a body
+that is not well-formed is a 400 `{detail}` naming the problem, whether JSON or a form."""
+
+import io
+import re
+from urllib.parse import parse_qsl
 
 import orjson
+from django.http.multipartparser import (
+    FIELD,
+    FILE,
+    ChunkIter,
+    LazyStream,
+    MultiPartParserError,
+    Parser,
+    exhaust,
+)
+from django.utils.http import parse_header_parameters
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
@@ -17,3 +32,56 @@ class JSONParser(parsers.JSONParser):
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ParseError(f"Malformed JSON: {exc}.") from exc
+
+
+class FormParser(parsers.FormParser):
+    """A urlencoded form whose text is not UTF-8 (after percent-decoding) is refused, as such
+    JSON is; Django would swap the bytes for U+FFFD and save that."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        body = stream.read() if stream is not None else b""
+        try:
+            parse_qsl(body.decode(), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise ParseError("Malformed form: its text is not UTF-8.") from exc
+        return super().parse(io.BytesIO(body), media_type, parser_context)
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """A multipart body must be a form: named `form-data` parts, then the closing boundary.
+
+    Django skips whatever else it meets (text with no part headers, a part with no name, a body
+    cut short), so a JSON `[]` sent as multipart, or any garbage, read as an empty form: a valid
+    partial update of nothing. An empty form (just the closing boundary) is still `{}`."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        body = stream.read() if stream is not None else b""
+        boundary = parse_header_parameters(media_type or "")[1].get("boundary", "").encode()
+        if boundary:  # without one, Django's parser refuses the body itself
+            try:
+                problem = _multipart_problem(body, boundary)
+            except MultiPartParserError as exc:  # part headers past Django's size limit
+                problem = str(exc).rstrip(".")
+            if problem:
+                raise ParseError(f"Malformed multipart form: {problem}.")
+        return super().parse(io.BytesIO(body), media_type, parser_context)
+
+
+def _multipart_problem(body: bytes, boundary: bytes) -> str | None:
+    """What makes `body` no form, or None. Django's parser yields the preamble first and the
+    closing delimiter's remainder (`--`, then any epilogue) last; every part between them
+    must be named form-data. The RFC wants a line break before each delimiter but the first."""
+    if not re.search(rb"(?:\A|\r\n)--" + re.escape(boundary) + rb"--", body):
+        return "no closing boundary"
+    stream = LazyStream(ChunkIter(io.BytesIO(body), 64 * 1024))
+    parts = []
+    for item_type, headers, part in Parser(stream, boundary):
+        parts.append((item_type, headers))
+        exhaust(part)
+    for item_type, headers in parts[1:-1]:
+        disposition, params = headers.get("content-disposition", ("", {}))
+        if item_type not in {FIELD, FILE} or disposition.strip() != "form-data":
+            return "a part is not form-data"
+        if not params.get("name"):
+            return "a part has no name"
+    return None

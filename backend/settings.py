@@ -195,8 +195,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
         "backend.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "backend.parsers.FormParser",
+        "backend.parsers.MultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": [
         "backend.renderers.JSONRenderer",
