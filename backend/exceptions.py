@@ -9,7 +9,7 @@ import logging
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, InternalError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import UnreadablePostError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -85,7 +85,10 @@ def translate_exception(exc: Exception) -> Exception:
         return exceptions.ParseError(SUSPICIOUS_REQUEST)
     if isinstance(exc, UnreadablePostError):  # the client stalled or hung up mid-body
         return exceptions.ParseError(BODY_UNREADABLE)
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, OperationalError | InterfaceError | InternalError):
+        # InternalError too: a connection cut mid-conversation (a restart behind PgBouncer) can
+        # leave psycopg reading a reply that does not fit ("received 2 results from command
+        # 'BEGIN'"); like a refused connection, the database is not answering properly.
         logger.warning("Database unavailable: %s", exc)
         return ServiceUnavailable(DATABASE_UNAVAILABLE)
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):

@@ -6,7 +6,7 @@ import logging
 import time
 
 import pytest
-from django.db import OperationalError
+from django.db import InternalError, OperationalError
 from rest_framework.test import APIClient
 
 from backend import renderers
@@ -320,9 +320,17 @@ def test_an_exception_outside_the_view_is_still_a_bare_json_500(
     assert json.loads(response.content) == INTERNAL_ERROR
 
 
-def test_a_database_failure_is_json_503_with_retry_after(customer_client, monkeypatch):
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OperationalError("could not connect to server at secret-db-host"),
+        InternalError("received 2 results from command 'BEGIN' at secret-db-host"),
+    ],
+    ids=["unreachable", "cut mid-conversation"],
+)
+def test_a_database_failure_is_json_503_with_retry_after(customer_client, monkeypatch, failure):
     def unreachable(self):
-        raise OperationalError("could not connect to server at secret-db-host")
+        raise failure
 
     monkeypatch.setattr(MeView, "get_object", unreachable)
 
