@@ -51,19 +51,17 @@ def rendered_stamp(versions: dict[str, int], table: str, ids: list, page_topics)
     category's name shows in its products). Other columns of other rows of `table` do not
     matter: a product's stock change so throws away only the pages that show that product."""
     columns = f"{table}."
-    shown = sum(versions.get(row_topic(table, pk), 0) for pk in ids)
+    shown = stamp(versions, (row_topic(table, pk) for pk in ids))
     others = sum(
         v for topic, v in versions.items() if not topic.startswith(columns) and "#" not in topic
     )
-    page = sum(versions.get(topic, 0) for topic in page_topics if topic.startswith(columns))
+    page = stamp(versions, (topic for topic in page_topics if topic.startswith(columns)))
     return shown + others + page
 
 
-def stamp(versions: dict[str, int], topics=None) -> int:
-    """One number that moves whenever any of `topics` (all of them, when None) moves: versions
-    only ever grow, so their sum grows with each of them."""
-    if topics is None:
-        return sum(versions.values())
+def stamp(versions: dict[str, int], topics) -> int:
+    """One number that moves whenever any of `topics` moves: versions only ever grow, so their
+    sum grows with each of them."""
     return sum(versions.get(topic, 0) for topic in topics)
 
 
