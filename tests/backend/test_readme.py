@@ -11,6 +11,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import signal
 import socket
 import sqlite3
@@ -36,6 +37,9 @@ THE_SUITE = (
 MAKE_RUN = "test_make_run_serves_the_api_the_readme_tries"
 CSV = "test_export_and_import_round_trip_the_demo_catalog"
 POSTGRES_BLOCK = "test_postgresql_block_creates_and_migrates_its_database"
+MAKE_TARGETS = "test_make_targets_in_a_copy_of_the_project"
+DEPLOY_CHECK = "test_deployment_checks_find_nothing"
+NEW_KEY = "import secrets; print(secrets.token_urlsafe(50))"
 AUTH = "-H 'Content-Type: application/json' -d"
 ADA_LOGIN = """'{"username": "ada@example.com", "password": "a long passphrase"}'"""
 ADA_SIGNUP = (
@@ -61,7 +65,22 @@ CHECKS = {
     "DJANGO_DEBUG=true .venv/bin/python manage.py createsuperuser": (
         "test_createsuperuser_prompts_and_makes_a_superuser"
     ),
+    "make schema": MAKE_TARGETS,
+    "make client": MAKE_TARGETS,
+    "make format": MAKE_TARGETS,
+    "make clean": MAKE_TARGETS,
+    ".venv-dev/bin/pytest tests/products -k search": "test_a_part_of_the_suite_runs",
+    "DJANGO_DEBUG=true .venv/bin/python manage.py seed_demo --products 100000 --reset": (
+        "test_seed_demo_makes_the_bigger_catalog"
+    ),
+    f"export DJANGO_SECRET_KEY=\"$(python3 -c '{NEW_KEY}')\"": DEPLOY_CHECK,
+    "export DJANGO_ALLOWED_HOSTS=api.example.com DJANGO_HTTPS=true": DEPLOY_CHECK,
+    ".venv/bin/python manage.py check --deploy --fail-level WARNING": DEPLOY_CHECK,
+    "make serve": "test_make_serve_migrates_and_serves",
+    "make e2e": "test_ci_runs_make_e2e",
 }
+# Commands named in the README's prose (`make run` prints …) are only mentions of the ones above.
+INLINE = re.compile(r"`((?:make|\.venv|\.venv-dev|python3?|curl|createdb|[A-Z_]+=[^`\s]+) [^`]*)`")
 
 
 def readme_blocks() -> list[str]:
@@ -103,14 +122,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run(script: str, environment: dict[str, str], cwd: Path = BASE_DIR):
+def run(script: str, environment: dict[str, str], cwd: Path = BASE_DIR, timeout: int = 60):
     return subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", script],
         cwd=cwd,
         env=environment,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
 
@@ -120,17 +139,17 @@ def query(database: Path, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
-def wait_until_serving(server: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.monotonic() + 45
+def wait_until_serving(server: subprocess.Popen, port: int, log: Path, what="make run") -> None:
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"`make run` exited with {server.returncode}:\n{log.read_text()}")
+            pytest.fail(f"`{what}` exited with {server.returncode}:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                 return
         except OSError:
             time.sleep(0.3)
-    pytest.fail(f"`make run` was not serving on port {port} after 45 s:\n{log.read_text()}")
+    pytest.fail(f"`{what}` was not serving on port {port} after 60 s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +182,14 @@ def test_every_readme_command_has_a_check():
     assert sorted(CHECKS.keys() - set(commands)) == [], "checks of commands the README dropped"
     tests_named = {check for check in CHECKS.values() if not check.startswith("elsewhere:")}
     assert tests_named <= set(globals()), "checks naming a test this file does not have"
+
+
+def test_commands_in_the_prose_are_ones_a_block_shows():
+    """A command the prose names in passing is one of the blocks' (and so checked): a new one
+    belongs in a ```sh block. (`manage.py …` with an ellipsis names a family, not a command.)"""
+    prose = FENCE.sub("", README.read_text())
+    named = {span for span in INLINE.findall(prose) if "…" not in span}
+    assert sorted(named - set(readme_commands())) == []
 
 
 def test_make_run_serves_the_api_the_readme_tries(after_make_run):
@@ -297,3 +324,135 @@ def test_postgresql_block_creates_and_migrates_its_database(tmp_path):
             timeout=30,
             check=False,
         )
+
+
+def test_deployment_checks_find_nothing(tmp_path):
+    block = block_with(".venv/bin/python manage.py check --deploy --fail-level WARNING")
+    result = run(block, development_environment(tmp_path / "unused.sqlite3"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_a_part_of_the_suite_runs(tmp_path):
+    result = run(
+        ".venv-dev/bin/pytest tests/products -k search",
+        development_environment(tmp_path / "unused.sqlite3"),
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert re.search(r"\b\d+ passed\b", result.stdout)
+    assert " failed" not in result.stdout
+
+
+@pytest.mark.ops
+def test_seed_demo_makes_the_bigger_catalog(tmp_path):
+    database = tmp_path / "db.sqlite3"
+    environment = development_environment(database)
+    migrated = run("DJANGO_DEBUG=true .venv/bin/python manage.py migrate --noinput", environment)
+    assert migrated.returncode == 0, migrated.stderr
+    seed = next(command for command, check in CHECKS.items() if "seed_demo" in command)
+
+    result = run(seed, environment, timeout=300)
+
+    assert result.returncode == 0, result.stderr
+    assert query(database, "SELECT count(*) FROM products_product") == [(100_000,)]
+    assert query(database, "SELECT count(*) FROM products_category") == [(12,)]
+
+
+def project_copy(destination: Path) -> Path:
+    """The checkout's tracked files (as they are in the working tree) in a git repository of
+    their own, sharing the virtualenvs and the client's node_modules by symbolic links."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=BASE_DIR, capture_output=True, check=True, timeout=30
+    ).stdout.decode()
+    for name in filter(None, tracked.split("\0")):
+        if (BASE_DIR / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(BASE_DIR / name, destination / name)
+    subprocess.run(["git", "init", "-q"], cwd=destination, check=True, timeout=30)
+    for shared in (".venv", ".venv-dev", "clients/ts/node_modules"):
+        if (BASE_DIR / shared).is_dir():
+            (destination / shared).symlink_to(BASE_DIR / shared)
+    return destination
+
+
+@pytest.mark.ops
+def test_make_targets_in_a_copy_of_the_project(tmp_path):
+    """On an up-to-date tree, `make schema`, `make client` and `make format` succeed and change
+    nothing (the schema, the client's types and the code are as committed); `make clean` then
+    removes the virtualenvs (here: the links to them) and what the tools left behind."""
+    copy = project_copy(tmp_path / "project")
+    before = {path: path.read_bytes() for path in copy.rglob("*") if not _shared(copy, path)}
+    environment = development_environment(tmp_path / "unused.sqlite3")
+
+    for target in ("make schema", "make client", "make format"):
+        result = run(target, environment, cwd=copy, timeout=300)
+        assert result.returncode == 0, f"{target}:\n{result.stdout}{result.stderr}"
+    changed = [
+        str(path.relative_to(copy)) for path, text in before.items() if path.read_bytes() != text
+    ]
+    assert changed == []
+
+    cleaned = run("make clean", environment, cwd=copy)
+    assert cleaned.returncode == 0, cleaned.stderr
+    built = (".venv", ".venv-dev", "clients/ts/node_modules", "staticfiles")
+    assert [name for name in built if (copy / name).exists() or (copy / name).is_symlink()] == []
+    assert (BASE_DIR / ".venv" / "bin" / "python").exists()
+
+
+def _shared(copy: Path, path: Path) -> bool:
+    relative = path.relative_to(copy).parts
+    return (
+        not path.is_file()
+        or relative[0] in (".git", ".venv", ".venv-dev")
+        or (relative[:3] == ("clients", "ts", "node_modules"))
+    )
+
+
+@pytest.mark.ops
+def test_make_serve_migrates_and_serves(tmp_path):
+    """`make serve` with a deployment's environment: a PostgreSQL database and Redis database
+    of this test's own, a free port, one worker. Stopped by its process group at the end."""
+    name, port = f"catalog_serve_{uuid.uuid4().hex[:12]}", free_port()
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True, timeout=30)
+    environment = development_environment(
+        tmp_path / "unused.sqlite3",
+        DATABASE_URL=f"{POSTGRES}/{name}",
+        REDIS_URL="redis://127.0.0.1:6379/13",
+        DJANGO_SECRET_KEY=uuid.uuid4().hex * 2,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="1",
+    )
+    log = tmp_path / "make-serve.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            ["bash", "-c", "make serve"],
+            cwd=BASE_DIR,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until_serving(server, port, log, "make serve")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/products/", timeout=5) as r:
+            assert json.load(r)["count"] == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as ready:
+            assert ready.status == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", name],
+            timeout=30,
+            check=False,
+        )
+
+
+def test_ci_runs_make_e2e():
+    """`make e2e` runs for real in CI's e2e stage; this test pins that stage to the command."""
+    ci = (BASE_DIR / ".ci" / "run").read_text()
+    assert re.search(r"^stage_e2e\(\) \{ make e2e; \}$", ci, re.M)
