@@ -82,6 +82,6 @@ def _multipart_problem(body: bytes, boundary: bytes) -> str | None:
         disposition, params = headers.get("content-disposition", ("", {}))
         if item_type not in {FIELD, FILE} or disposition.strip() != "form-data":
             return "a part is not form-data"
-        if not params.get("name"):
+        if "name" not in params:  # `name=""` is a field like any other: unknown, so ignored
             return "a part has no name"
     return None

@@ -327,6 +327,27 @@ def test_a_multipart_body_that_is_not_a_form_is_refused(customer, customer_clien
     assert customer.first_name == ""
 
 
+def test_a_multipart_part_with_an_empty_name_is_an_unknown_field_as_in_json(
+    customer, customer_client
+):
+    """`name=""` is a name, if an odd one: ignored like `{"": ...}` in JSON (the schema allows
+    other properties), where a part with no name at all is no form field."""
+    body = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name=""\r\n\r\nx\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="first_name"\r\n\r\nBo\r\n'
+        f"--{BOUNDARY}--\r\n"
+    ).encode()
+
+    response = customer_client.generic("PATCH", "/api/v1/users/me/", body, content_type=MULTIPART)
+    as_json = customer_client.patch(
+        "/api/v1/users/me/", {"": "x", "first_name": "Bo"}, format="json"
+    )
+
+    assert response.status_code == as_json.status_code == 200
+    customer.refresh_from_db()
+    assert customer.first_name == "Bo"
+
+
 @pytest.mark.parametrize("operation", write_operations(), ids=schema_ids)
 @pytest.mark.parametrize("content_type", [URLENCODED, MULTIPART])
 def test_an_empty_form_is_answered_as_an_empty_json_object(
