@@ -135,11 +135,13 @@ else:
             f"DATABASE_POOL_MODE: session or transaction, not {DATABASE_POOL_MODE!r}"
         )
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_POOL_MODE == "transaction"
-    # On a connection of its own, psycopg's server-side binding: a statement a connection runs
-    # again and again (a product by id, a list page) is then prepared by psycopg after a few
-    # runs, and PostgreSQL skips parsing and planning it (the backend's own option; no SQL is
-    # kept by the application).
-    DATABASES["default"]["OPTIONS"]["server_side_binding"] = DATABASE_POOL_MODE == "session"
+    # On a connection of its own, psycopg's server-side binding and its automatic prepared
+    # statements: a statement a connection runs again and again (a product by id, a list page)
+    # is prepared by psycopg on its third run, and PostgreSQL then skips parsing and planning it
+    # (the backend's own options, which Django leaves off by default; no SQL is kept by the
+    # application).
+    if DATABASE_POOL_MODE == "session":
+        DATABASES["default"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=2)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
