@@ -14,6 +14,9 @@ from products.models import Category, Product
 
 MAX_ID = 2**63 - 1
 MONEY = {"max_digits": 12, "decimal_places": 2}
+PRICE_BOUND_PATTERN = plain_decimal_pattern(
+    MONEY["max_digits"] - MONEY["decimal_places"], MONEY["decimal_places"]
+)
 
 
 class PlainDecimalField(forms.DecimalField):
@@ -70,12 +73,13 @@ class IdListFilter(filters.Filter):
 
 
 class DateOrDateTimeField(forms.Field):
-    """ISO 8601 date (`2026-11-24`) or date-time (`2026-11-24T10:00:00Z`; naive means UTC)."""
+    """ISO 8601 date (`2026-11-24`) or date-time (`2026-11-24T10:00:00Z`; naive means UTC).
+    RFC 3339, the schema's `date-time`, also allows a lower-case `t` and `z`."""
 
     def to_python(self, value):
         if value in (None, ""):
             return None
-        text = str(value).strip().replace(" ", "+")  # a '+' offset arrives as a space if unescaped
+        text = str(value).strip().replace(" ", "+").upper()  # an unescaped '+' arrives as ' '
         try:
             parsed = parse_date(text) or parse_datetime(text)
         except ValueError:

@@ -6,23 +6,42 @@ from drf_spectacular.utils import OpenApiParameter
 
 from backend.exceptions import Conflict
 from backend.filters import FilterBackend, OrderingFilter
-from products.filters import ProductFilter, ProductSearchFilter
+from products.filters import MAX_ID, PRICE_BOUND_PATTERN, ProductFilter, ProductSearchFilter
 from products.models import CATEGORY_HAS_PRODUCTS, Category, Product
 from products.resources import CATEGORY, PRODUCT
 from products.serializers import CategorySerializer, ProductSerializer
 from products.viewsets import CatalogViewSet
 
+# An empty filter is no filter (an HTML form sends its empty fields): the schemas say so.
+NO_VALUE = {"type": "string", "maxLength": 0}
 LIST_PARAMETERS = [
     OpenApiParameter(
         "category",
-        {"type": "array", "items": {"type": "integer", "minimum": 1}},
+        {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
         style="form",
         explode=True,
         description="Category id; repeat for several (`category=1&category=4`).",
     ),
     *(
+        # Written like a price (a decimal string), not any JSON number: "1e2" or "-1" is a 400.
         OpenApiParameter(
-            name, str, description=f"ISO 8601 date or date-time, inclusive ({meaning})."
+            name,
+            {"anyOf": [{"type": "string", "pattern": PRICE_BOUND_PATTERN}, NO_VALUE]},
+            description=f"{meaning} price, inclusive, written like a price (`12.50`).",
+        )
+        for name, meaning in [("min_price", "Lowest"), ("max_price", "Highest")]
+    ),
+    *(
+        OpenApiParameter(
+            name,
+            {
+                "anyOf": [
+                    {"type": "string", "format": "date"},
+                    {"type": "string", "format": "date-time"},
+                    NO_VALUE,
+                ]
+            },
+            description=f"ISO 8601 date or date-time, inclusive ({meaning}).",
         )
         for name, meaning in [
             ("created_after", "a bare date starts at its midnight, UTC"),

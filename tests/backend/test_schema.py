@@ -103,8 +103,48 @@ def test_every_operation_has_a_summary_and_a_description(generated):
     assert undescribed == []
 
 
-def test_product_list_category_ids_are_at_least_one(generated):
+def test_product_list_category_ids_are_within_the_id_range(generated):
+    """From 1 to the largest id the database holds: anything else is a 400."""
     parameters = generated["paths"]["/api/v1/products/"]["get"]["parameters"]
     category = next(parameter for parameter in parameters if parameter["name"] == "category")
 
-    assert category["schema"]["items"] == {"type": "integer", "minimum": 1}
+    assert category["schema"]["items"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+
+
+def test_exactly_the_operations_anyone_may_call_need_no_credentials(generated):
+    """API.md's "anyone": the catalog's reads and the auth endpoints list no credentials among
+    their options (`{}`); everything else needs a token or a session."""
+    open_to_anyone = {
+        name
+        for name, operation in operations_of(generated)
+        if {} in operation.get("security", [{}])
+    }
+    catalog_reads = {
+        f"GET /api/v1/{resource}/{suffix}"
+        for resource in ("categories", "products")
+        for suffix in ("", "{id}/")
+    }
+    auth = {name for name, _ in operations_of(generated) if name.startswith("POST /api/v1/auth/")}
+
+    assert open_to_anyone == catalog_reads | auth
+
+
+@pytest.mark.parametrize("resource", ["categories", "products", "users"])
+def test_a_list_ordering_takes_any_text_since_an_unknown_key_is_ignored(generated, resource):
+    parameters = generated["paths"][f"/api/v1/{resource}/"]["get"]["parameters"]
+    ordering = next(parameter for parameter in parameters if parameter["name"] == "ordering")
+
+    assert ordering["schema"] == {"type": "string"}
+
+
+@pytest.mark.parametrize("bound", ["min_price", "max_price"])
+def test_product_list_price_bounds_are_written_like_prices(generated, bound):
+    parameters = generated["paths"]["/api/v1/products/"]["get"]["parameters"]
+    schema = next(parameter for parameter in parameters if parameter["name"] == bound)["schema"]
+
+    assert schema == {
+        "anyOf": [
+            {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$"},
+            {"type": "string", "maxLength": 0},  # no bound: an HTML form's empty field
+        ]
+    }

@@ -1223,8 +1223,8 @@ export interface operations {
     categories_list: {
         parameters: {
             query?: {
-                /** @description Sort key, `-` for descending (default `name`); ties are broken by `-id`. An unknown key is ignored. */
-                ordering?: "name" | "-name";
+                /** @description Sort keys, comma-separated: `name`, each with `-` for descending (default `name`); ties are broken by `-id`. An unknown key is ignored. */
+                ordering?: string;
                 /** @description Page number, from 1. A page past the end is a 404. */
                 page?: number;
                 /** @description Results per page: default 20, at most 100 (larger is capped). */
@@ -1815,12 +1815,12 @@ export interface operations {
                 in_stock?: boolean;
                 /** @description Staff only; ignored for everyone else. */
                 is_active?: boolean;
-                /** @description Highest price, inclusive. */
-                max_price?: number;
-                /** @description Lowest price, inclusive. */
-                min_price?: number;
-                /** @description Sort key, `-` for descending (default `-created_at`); ties are broken by `-id`. An unknown key is ignored. */
-                ordering?: "name" | "-name" | "price" | "-price" | "stock" | "-stock" | "created_at" | "-created_at";
+                /** @description Highest price, inclusive, written like a price (`12.50`). */
+                max_price?: string;
+                /** @description Lowest price, inclusive, written like a price (`12.50`). */
+                min_price?: string;
+                /** @description Sort keys, comma-separated: `name`, `price`, `stock`, `created_at`, each with `-` for descending (default `-created_at`); ties are broken by `-id`. An unknown key is ignored. */
+                ordering?: string;
                 /** @description Page number, from 1. A page past the end is a 404. */
                 page?: number;
                 /** @description Results per page: default 20, at most 100 (larger is capped). */
@@ -2396,8 +2396,8 @@ export interface operations {
             query?: {
                 is_active?: boolean;
                 is_staff?: boolean;
-                /** @description Sort key, `-` for descending (default `username`); ties are broken by `-id`. An unknown key is ignored. */
-                ordering?: "username" | "-username" | "date_joined" | "-date_joined";
+                /** @description Sort keys, comma-separated: `username`, `date_joined`, each with `-` for descending (default `username`); ties are broken by `-id`. An unknown key is ignored. */
+                ordering?: string;
                 /** @description Page number, from 1. A page past the end is a 404. */
                 page?: number;
                 /** @description Results per page: default 20, at most 100 (larger is capped). */

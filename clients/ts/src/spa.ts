@@ -345,7 +345,7 @@ async function main() {
     .map((p) => cents(step, p.price))
     .sort((a, b) => a - b);
   const minCents = prices[Math.floor(prices.length / 2)] ?? 0; // about half of them
-  const minPrice = minCents / 100;
+  const minPrice = (minCents / 100).toFixed(2); // a price bound is written like a price
   const filters: ProductListQuery = {
     category: picked, min_price: minPrice, in_stock: true, ordering: "-price", page_size: 100,
   };
