@@ -1,8 +1,9 @@
 """Schemathesis hooks for test_schema_fuzzing.py.
 
-The `schemathesis` CLI loads this file in its own process (the `hooks` key of the configuration
-the test writes); the test passes the live server, the accounts and the mail directory through
-the environment. Not a test module: pytest never imports it.
+The `schemathesis` CLI loads this file in its own process (the `hooks` key of
+tests/e2e/schemathesis.toml, from FUZZ_HOOKS); the test passes the live server, the accounts,
+the mail directory and the run's name (its seed) through the environment. Not a test module:
+pytest never imports it.
 
 Authentication. Every request carries the editor's access token (staff, with every catalog
 permission and `users.change_user`). Access tokens live five minutes, so a minute before one
@@ -58,6 +59,9 @@ BASE_URL = os.environ["FUZZ_BASE_URL"].rstrip("/")
 API = f"{BASE_URL}/api/v1"
 ACCOUNTS = json.loads(os.environ["FUZZ_ACCOUNTS"])
 MAIL_DIR = Path(os.environ["FUZZ_MAIL_DIR"])
+# Each run (one a seed) registers helpers of its own: an earlier run on the same server may have
+# changed the password of its helpers, and only that run's process knew the new one.
+RUN = os.environ["FUZZ_RUN"]
 RENEW_BEFORE_EXPIRY = 60  # seconds
 TIMEOUT = 30
 
@@ -129,9 +133,10 @@ EDITOR = Account(**ACCOUNTS["editor"])
 # Helpers: the source of real tokens and log-ins, the account whose password is changed, and the
 # account whose password is reset. Registered on first use.
 HELPERS = {
-    "tokens": Account("fuzz-tokens", "fuzz-tokens@example.com", "Tokens-helper-pass-7"),
-    "password": Account("fuzz-password", "fuzz-password@example.com", "Password-helper-pass-7"),
-    "reset": Account("fuzz-reset", "fuzz-reset@example.com", "Reset-helper-pass-7"),
+    role: Account(
+        f"fuzz-{role}-{RUN}", f"fuzz-{role}-{RUN}@example.com", f"{role.title()}-helper-pass-7"
+    )
+    for role in ("tokens", "password", "reset")
 }
 _registered = False
 
