@@ -279,6 +279,34 @@ CORS_EXPOSE_HEADERS = ["etag", "retry-after", "x-request-id"]
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="catalog@localhost")
 
+# --- Background jobs (Celery; users.mail, backend/celery.py) -----------------------------------
+
+# Unset: REDIS_URL. Empty (or neither set): no broker, and jobs run in-process after commit.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# A job is acknowledged once done, not once received: a worker that dies mid-job leaves it
+# for another. One job reserved at a time, so a busy worker does not sit on others' work.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True  # no result backend: a job's outcome is in the database
+CELERY_TASK_TIME_LIMIT = 120  # a hung mail server must not hold a worker for ever
+# A broker that is down must not hold a request: enqueueing tries it once, within a second or
+# so, and the row waits for the sweep (users.mail.sweep) instead. (The worker reconnects by its
+# own rules, broker_connection_max_retries.)
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1,
+    "socket_timeout": 5,
+    "max_retries": 0,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# `celery worker --beat` on one worker: the outbox sweep every minute (users.mail.sweep). Its
+# state (when the sweep last ran) is worth nothing across restarts: kept out of the checkout.
+CELERY_BEAT_SCHEDULE = {
+    "outbox-sweep": {"task": "users.tasks.sweep_outbox", "schedule": 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(Path(tempfile.gettempdir()) / "catalog-celerybeat-schedule")
+
 # --- Internationalisation and time -------------------------------------------------------------
 
 LANGUAGE_CODE = "en-us"

@@ -109,3 +109,35 @@ class User(AbstractUser):
             secret=secret,
             algorithm="sha256",
         ).hexdigest()
+
+
+class OutboxEmail(models.Model):
+    """An email recorded in the transaction of the change that causes it, and sent after commit
+    (users.mail): a rollback leaves no email, a mail server that is down loses none."""
+
+    recipients = models.JSONField(help_text="The addresses it goes to, a list.")
+    subject = models.CharField(max_length=255)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty until the mail server has accepted it."
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "outbox email"
+        verbose_name_plural = "outbox emails"
+        ordering = ["created_at", "id"]
+        indexes = [
+            # The sweep's scan: only the few unsent rows are in it.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(sent_at__isnull=True),
+                name="outbox_unsent_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.subject} → {', '.join(self.recipients)}"

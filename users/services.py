@@ -4,7 +4,6 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -12,6 +11,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from users import mail
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -91,8 +91,8 @@ def notify_email_change(*, user: User, old_email: str) -> None:
     """Tell the old address, once the change is stored: if the change was a takeover, the
     owner hears of it where the attacker cannot delete the message."""
     body = EMAIL_CHANGED_BODY.format(username=user.username, new_email=user.email)
-    transaction.on_commit(lambda: send_mail(EMAIL_CHANGED_SUBJECT, body, None, [old_email]))
-    logger.info("Email change notice for user %s sent on commit", user.pk)
+    mail.send(subject=EMAIL_CHANGED_SUBJECT, body=body, to=[old_email])
+    logger.info("Email change notice for user %s recorded; it leaves on commit", user.pk)
 
 
 def send_password_reset(*, email: str) -> None:
@@ -108,5 +108,5 @@ def send_password_reset(*, email: str) -> None:
         token=default_token_generator.make_token(user),
     )
     body = RESET_BODY.format(username=user.username, link=link)
-    send_mail(RESET_SUBJECT, body, None, [user.email])
-    logger.info("Password reset link sent to user %s", user.pk)
+    mail.send(subject=RESET_SUBJECT, body=body, to=[user.email])
+    logger.info("Password reset link for user %s recorded; it leaves on commit", user.pk)

@@ -78,6 +78,10 @@ CHECKS = {
     ".venv/bin/python manage.py check --deploy --fail-level WARNING": DEPLOY_CHECK,
     "make serve": "test_make_serve_migrates_and_serves",
     "make e2e": "test_ci_runs_make_e2e",
+    ".venv/bin/celery -A backend worker --beat --loglevel INFO": (
+        "elsewhere: tests/ops/test_outbox.py runs it as written (from its own virtualenv), "
+        "with a broker and a mail server of its own"
+    ),
 }
 # Commands named in the README's prose (`make run` prints …) are only mentions of the ones above.
 INLINE = re.compile(r"`((?:make|\.venv|\.venv-dev|python3?|curl|createdb|[A-Z_]+=[^`\s]+) [^`]*)`")

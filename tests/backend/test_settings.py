@@ -14,7 +14,7 @@ from django.conf import settings as django_settings
 from tests.conftest import CONFIGURED_PASSWORD_HASHERS
 from tests.factories import DEFAULT_PASSWORD
 
-CONFIG_PREFIXES = ("DJANGO_", "JWT_", "API_", "CORS_")
+CONFIG_PREFIXES = ("DJANGO_", "JWT_", "API_", "CORS_", "CELERY_")
 CONFIG_NAMES = {"DATABASE_URL", "REDIS_URL", "EMAIL_URL", "PASSWORD_RESET_URL"}
 SECRET_KEY = "settings-test-key-" + "k3y" * 20
 RESULT_MARKER = "SETTINGS-TEST-RESULT "
@@ -316,6 +316,37 @@ def test_redis_url_selects_the_redis_cache_at_that_address():
     assert list(values.values()) == [True, "redis://cache.example:6380/2"]
 
 
+REDIS = "redis://cache.example:6380/2"
+
+
+@pytest.mark.parametrize(
+    ("variables", "broker"),
+    [
+        pytest.param({}, "", id="neither: in-process"),
+        pytest.param({"REDIS_URL": REDIS}, REDIS, id="redis"),
+        pytest.param(
+            {"REDIS_URL": REDIS, "CELERY_BROKER_URL": "redis://queue.example/5"},
+            "redis://queue.example/5",
+            id="own-broker",
+        ),
+        pytest.param({"REDIS_URL": REDIS, "CELERY_BROKER_URL": ""}, "", id="empty: in-process"),
+    ],
+)
+def test_celery_broker_url_defaults_to_redis_url(variables, broker):
+    assert value_of("settings.CELERY_BROKER_URL", **variables) == broker
+
+
+def test_serving_requests_imports_no_celery():
+    """Web workers carry Celery's memory only once they enqueue a job (backend/celery.py)."""
+    values = configured(
+        {"CELERY_BROKER_URL": "redis://queue.example/5", "DJANGO_ALLOWED_HOSTS": "testserver"},
+        "request('get', '/api/v1/')['status']",
+        "sorted(name for name in sys.modules if name.split('.')[0] in ('celery', 'kombu'))",
+    )
+
+    assert list(values.values()) == [200, []]
+
+
 def test_email_url_filemail_writes_each_message_to_a_file_in_that_directory(tmp_path):
     values = configured(
         {"EMAIL_URL": f"filemail:///{tmp_path}"},
@@ -358,13 +389,14 @@ def test_password_reset_url_variable_sets_the_link_template():
 
 
 def test_password_reset_email_links_to_the_configured_page(
-    api_client, customer, settings, mailoutbox
+    api_client, customer, settings, mailoutbox, django_capture_on_commit_callbacks
 ):
     settings.PASSWORD_RESET_URL = "https://spa.example/reset/{uid}/{token}"
 
-    response = api_client.post(
-        "/api/v1/auth/password-reset/", {"email": "carol@example.com"}, format="json"
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(
+            "/api/v1/auth/password-reset/", {"email": "carol@example.com"}, format="json"
+        )
 
     assert response.status_code == 202
     assert len(mailoutbox) == 1

@@ -153,6 +153,8 @@ def deploy(database_url: str, redis_url: str, name: str, **extra_env: str) -> De
             "DJANGO_SUPERUSER_EMAIL": ADMIN["email"],
             "DJANGO_SUPERUSER_PASSWORD": ADMIN["password"],
             "DJANGO_LOG_LEVEL": "WARNING",
+            # No broker unless a test starts a worker (test_outbox.py): emails leave in-process.
+            "CELERY_BROKER_URL": "",
         }
         | extra_env
     )

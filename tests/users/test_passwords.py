@@ -4,6 +4,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.test import TestCase
 from rest_framework.test import APIClient
 
 from tests.conftest import bearer_client, obtain_tokens
@@ -156,7 +157,10 @@ def reset_link_setting(settings):
 
 
 def request_reset(client, email):
-    return post(client, RESET_URL, {"email": email})
+    """The email leaves once the request's transaction commits (users.mail); a test's own
+    transaction never does, so its commit callbacks run here, as a commit runs them."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return post(client, RESET_URL, {"email": email})
 
 
 def mailed_link(message) -> tuple[str, str]:

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from rest_framework import serializers
 
 from backend.fields import StrictCharField, StrictModelSerializer
@@ -94,7 +95,9 @@ class UserSerializer(StrictModelSerializer):
                 )
         return attrs
 
+    @transaction.atomic
     def update(self, instance, validated_data):
+        """The notice to the old address is recorded in the change's own transaction."""
         old_email = instance.email
         instance = super().update(instance, validated_data)
         if instance.email.lower() != old_email.lower():
