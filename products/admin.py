@@ -4,6 +4,7 @@ queries, no full-table count on filtered lists)."""
 from django.contrib import admin, messages
 from django.db.models import Count
 
+from backend.admin_columns import with_compact_timestamps
 from products.models import Category, Product
 from products.resources import CATEGORY, PRODUCT
 
@@ -29,7 +30,7 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = PRODUCT.admin_list
+    list_display = with_compact_timestamps(Product, PRODUCT.admin_list)
     list_display_links = ("name", "sku")
     list_editable = PRODUCT.admin_list_editable
     list_filter = ("is_active", "category", "created_at", "updated_at")
@@ -47,6 +48,9 @@ class ProductAdmin(admin.ModelAdmin):
         ("History", {"fields": ("created_at", "updated_at")}),
     )
     actions = ["activate", "deactivate"]
+
+    class Media:
+        css = {"all": ["products/admin.css"]}
 
     @admin.action(description="Activate selected products (put them on sale)")
     def activate(self, request, queryset):

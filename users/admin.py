@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 
+from backend.admin_columns import with_compact_timestamps
 from users import services
 from users.models import User
 from users.permissions import may_change
@@ -29,21 +30,31 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     change_password_form = RevokingPasswordChangeForm
-    list_display = (
-        "username",
-        "email",
-        "first_name",
-        "last_name",
-        "is_staff",
-        "is_active",
-        "date_joined",
-        "last_login",
+    list_display = with_compact_timestamps(
+        User,
+        (
+            "username",
+            "email",
+            "full_name",
+            "is_staff",
+            "is_active",
+            "date_joined",
+            "last_login",
+        ),
     )
     list_filter = ("is_active", "is_staff", "is_superuser", "groups")
     search_fields = ("username", "email", "first_name", "last_name")
     ordering = ("username",)
     readonly_fields = ("date_joined", "last_login")
     actions = ["deactivate", "reactivate"]
+
+    class Media:
+        css = {"all": ["users/admin.css"]}
+
+    @admin.display(description="name", ordering="last_name")
+    def full_name(self, user):
+        """First and last name in one column: two mostly empty ones cost the list its width."""
+        return user.get_full_name() or None
 
     def has_change_permission(self, request, obj=None):
         """As in the API: nobody changes a user who holds a permission they lack (the page is

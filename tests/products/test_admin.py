@@ -90,6 +90,21 @@ def test_product_changelist_shows_every_column(admin_client):
         assert text in content
 
 
+def test_product_changelist_writes_timestamps_as_a_date_over_a_time(admin_client):
+    product = make_product()
+    created = datetime(2026, 1, 31, 12, 5, 9, tzinfo=UTC)
+    Product.objects.filter(pk=product.pk).update(created_at=created)
+
+    response = admin_client.get(PRODUCT_CHANGELIST_URL)
+
+    assert response.status_code == 200
+    cell = re.search(r'<td class="field-created_at">(.*?)</td>', response.content.decode())[1]
+    assert cell == (
+        '<time datetime="2026-01-31T12:05:09+00:00" title="2026-01-31 12:05:09 UTC">'
+        "2026-01-31<br>12:05</time>"
+    )
+
+
 def test_product_changelist_search_finds_a_product_by_sku(admin_client):
     wanted = make_product(sku="FIND-ME-42", name="Plain")
     make_product(sku="OTHER-1", name="Plain")

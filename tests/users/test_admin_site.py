@@ -2,6 +2,7 @@
 operations", "Authentication", "Throttling")."""
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -40,6 +41,21 @@ def test_superuser_logs_in_and_sees_the_user_changelist(admin_client_logged_in, 
 
     assert response.status_code == 200
     assert changelist_usernames(response) == ["carol", "root"]
+
+
+def test_user_changelist_shows_first_and_last_name_in_one_column(admin_client_logged_in):
+    make_user(username="ada", first_name="Ada", last_name="Lovelace")
+    make_user(username="anon")
+
+    response = admin_client_logged_in.get(USER_CHANGELIST_URL, {"o": "1"})
+
+    content = response.content.decode()
+    headers = re.findall(r'<th[^>]*class="[^"]*column-(\w+)', content)
+    assert headers == [
+        "username", "email", "full_name", "is_staff", "is_active", "date_joined", "last_login"
+    ]  # fmt: skip
+    names = re.findall(r'<td class="field-full_name">(.*?)</td>', content)
+    assert names == ["Ada Lovelace", "-", "-"]  # ada, anon, root (by username)
 
 
 def test_view_site_links_to_the_browsable_api_root(admin_client_logged_in):
