@@ -11,10 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import BrowserContext, Page, Playwright, Request, Response, expect
+from playwright.sync_api import (
+    BrowserContext,
+    Locator,
+    Page,
+    Playwright,
+    Request,
+    Response,
+    expect,
+)
 
 PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT / ".ci" / "artifacts" / "e2e"
+VIEWPORT = {"width": 1280, "height": 800}  # the laptop screen the pages must read well on
 
 # Playwright never downloads a browser here: Debian's Chromium, headless, no phoning home.
 CHROMIUM = "/usr/bin/chromium"
@@ -122,6 +131,50 @@ def admin_log_in(page: Page, base_url: str, account: dict) -> None:
     page.get_by_label("Username").fill(account["username"])
     page.get_by_label("Password").fill(account["password"])
     page.get_by_role("button", name="Log in").click()
+
+
+def api_log_in(page: Page, base_url: str, account: dict, path: str) -> None:
+    """Open the browsable API at `path`, follow its "Log in" link, log in and come back."""
+    page.goto(f"{base_url}{path}")
+    page.get_by_role("link", name="Log in").click()
+    expect(page).to_have_url(f"{base_url}/api-auth/login/?next={path}")
+    page.get_by_label("Username").fill(account["username"])
+    page.get_by_label("Password").fill(account["password"])
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{base_url}{path}")
+    page.wait_for_load_state()  # its scripts too: the Filters button opens nothing before
+
+
+def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
+    """Save .ci/artifacts/e2e/<name>.png for reviewers: by default what the window shows, as a
+    person at this screen sees it, with transitions (a dialog fading in) run to their end."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=full_page, animations="disabled")
+
+
+def hidden_sideways(box: Locator) -> int:
+    """How many CSS pixels of `box`'s content lie beyond its right edge: what only a
+    horizontal scroll would show (0 when everything fits)."""
+    return box.evaluate("box => box.scrollWidth - box.clientWidth")
+
+
+# Lines are told apart by where each piece of text sits: a new line starts lower down.
+_LINES_OF_TEXT = """elements => elements.map(element => {
+    const tops = [];
+    const texts = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    while (texts.nextNode()) {
+        const range = document.createRange();
+        range.selectNodeContents(texts.currentNode);
+        for (const rect of range.getClientRects()) if (rect.width > 0) tops.push(rect.top);
+    }
+    tops.sort((a, b) => a - b);
+    return tops.filter((top, i) => i === 0 || top - tops[i - 1] > 4).length;
+})"""
+
+
+def lines_of_text(elements: Locator) -> list[int]:
+    """For each element `elements` matches, the number of lines its text takes on screen."""
+    return elements.evaluate_all(_LINES_OF_TEXT)
 
 
 def id_in_link(page: Page, pattern: str) -> int:

@@ -1,22 +1,29 @@
 """What people see in a browser: staff in the Django admin, a customer refused by it, the Swagger
-UI and ReDoc served without any CDN, and the browsable API's HTML form. Each test gets a fresh
-browser context and leaves a full-page screenshot in .ci/artifacts/e2e/<test-name>.png."""
+UI and ReDoc served without any CDN, and the browsable API's HTML form and Filters dialog. Each
+test gets a fresh browser context with a 1280 x 800 window and leaves a full-page screenshot in
+.ci/artifacts/e2e/<test-name>.png; the tests of how pages read save named ones there too
+(`browsable-api-filters.png`, `swagger-ui.png`, `admin-products-1280x800.png`, ...)."""
 
 import json
 import re
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from tests.e2e.browser import (
     ARTIFACTS,
+    VIEWPORT,
     Traffic,
     access_token,
     admin_log_in,
+    api_log_in,
     fetch_json,
+    hidden_sideways,
     id_in_link,
     launch,
+    lines_of_text,
+    screenshot,
     unique,
 )
 
@@ -31,7 +38,7 @@ def browser():
 
 @pytest.fixture
 def context(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(15_000)
     yield context
     context.close()
@@ -207,8 +214,9 @@ def test_swagger_ui_authorizes_with_a_bearer_token_and_tries_the_product_list(
     base = live_server.url
     token = access_token(base, accounts["editor"])
     # A product off sale, the newest: only staff see it, so seeing it proves the token was used.
-    sku = f"E2E-SWG-{unique().upper()}"
-    hidden = {"name": f"E2E Swagger {sku}", "sku": sku, "price": "1.00", "is_active": False}
+    tag = unique()
+    sku = f"E2E-SWG-{tag.upper()}"
+    hidden = {"name": f"E2E Swagger Lamp {tag}", "sku": sku, "price": "1.00", "is_active": False}
     status, created = fetch_json(
         f"{base}/api/v1/products/", method="POST", body=hidden, token=token
     )
@@ -278,13 +286,7 @@ def test_browsable_api_html_form_creates_a_product(live_server, accounts, page, 
     )
     assert status == 201, category
 
-    page.goto(f"{base}/api/v1/products/")
-    page.get_by_role("link", name="Log in").click()
-    expect(page).to_have_url(f"{base}/api-auth/login/?next=/api/v1/products/")
-    page.get_by_label("Username").fill(editor["username"])
-    page.get_by_label("Password").fill(editor["password"])
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(f"{base}/api/v1/products/")
+    api_log_in(page, base, editor, "/api/v1/products/")
     expect(page.locator(".navbar")).to_contain_text(editor["username"])
 
     page.locator("a[name=html-tab]").click()
@@ -326,4 +328,225 @@ def test_browsable_api_html_form_creates_a_product(live_server, accounts, page, 
     status, listing = fetch_json(f"{base}/api/v1/products/?search={sku}")
     assert [item["id"] for item in listing["results"]] == [shown["id"]]
 
+    traffic.assert_stayed_on(base)
+
+
+# --- How the pages read at 1280 x 800 (named screenshots for reviewers) ------------------------
+
+
+def shown_json(page: Page):
+    """The JSON body the browsable API shows under its response headers."""
+    return json.loads(page.locator(".response-info pre").inner_text().split("\n\n", 1)[1])
+
+
+def test_browsable_api_filters_dialog_narrows_the_product_list(
+    live_server, accounts, page, traffic
+):
+    base = live_server.url
+    status, categories = fetch_json(f"{base}/api/v1/categories/?page_size=100")
+    assert status == 200, categories
+    kitchen = next(entry for entry in categories["results"] if entry["name"] == "Kitchen")
+    status, on_sale = fetch_json(f"{base}/api/v1/products/")
+    assert status == 200, on_sale
+
+    api_log_in(page, base, accounts["editor"], "/api/v1/products/")
+    page.get_by_role("button", name="Filters").click()
+    dialog = page.locator("#filtersModal")  # aria-hidden by DRF's template, so no role query
+    expect(dialog.locator("h2", has_text="Field filters")).to_be_visible()
+    screenshot(page, "browsable-api-filters")
+
+    category_list = dialog.get_by_label("Category:", exact=True)
+    names = [entry["name"] for entry in categories["results"]]
+    expect(category_list.locator("option")).to_have_text(names)
+    expect(dialog.locator("label[for=id_in_stock]")).to_have_text("In stock:")
+    for label in ("In stock:", "Active:"):
+        choices = dialog.get_by_label(label, exact=True).locator("option")
+        expect(choices).to_have_text(["Any", "Yes", "No"])
+    help_texts = dialog.locator("[id$=_helptext]")
+    expect(help_texts).to_have_count(7)
+    for text in help_texts.all_inner_texts():
+        assert text.strip(), "an empty help text"
+        assert "`" not in text, f"markdown shown raw: {text}"
+
+    category_list.select_option(label="Kitchen")
+    dialog.get_by_label("In stock:", exact=True).select_option(label="Yes")
+    dialog.get_by_label("Active:", exact=True).select_option(label="Yes")
+    with page.expect_navigation():
+        dialog.locator("button[type=submit]", has_text="Submit").click()
+
+    expect(page).to_have_url(  # the fields left empty are not sent
+        f"{base}/api/v1/products/?category={kitchen['id']}&in_stock=true&is_active=true"
+    )
+    shown = shown_json(page)
+    assert 0 < shown["count"] < on_sale["count"]
+    assert {
+        (item["category"], item["in_stock"], item["is_active"]) for item in shown["results"]
+    } == {(kitchen["id"], True, True)}
+    query = f"category={kitchen['id']}&in_stock=true"
+    status, expected = fetch_json(f"{base}/api/v1/products/?{query}")  # anonymous: on sale only
+    assert [item["id"] for item in shown["results"]] == [item["id"] for item in expected["results"]]
+    screenshot(page, "browsable-api-filtered")
+    traffic.assert_stayed_on(base)
+
+
+def test_browsable_api_root_shows_its_description_as_text(live_server, page, traffic):
+    base = live_server.url
+
+    page.goto(f"{base}/api/v1/")
+
+    description = page.locator(".content-main .pull-left")
+    expect(description).to_contain_text(
+        "Log in by posting a username (or email) and password to auth/token/"
+    )
+    text = description.inner_text()
+    for raw in ("`", "**", "<br", "&quot;"):
+        assert raw not in text, f"{raw!r} shown as it is written: {text}"
+    expect(page.locator(".response-info")).to_contain_text('"products"')
+    screenshot(page, "browsable-api-root")
+    traffic.assert_stayed_on(base)
+
+
+def documented_operations(base: str) -> list[dict]:
+    status, schema = fetch_json(f"{base}/api/v1/schema/?format=json")
+    assert status == 200, schema
+    operations = [
+        operation
+        for path in schema["paths"].values()
+        for operation in path.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    ]
+    for operation in operations:
+        assert operation.get("summary"), f"{operation['operationId']} has no summary"
+        assert operation.get("description"), f"{operation['operationId']} has no description"
+    return operations
+
+
+def assert_headings_are_summaries(headings: list[str], operations: list[dict]) -> None:
+    """Each operation is headed by its summary, a phrase for people, never its operation id."""
+    operation_ids = {operation["operationId"] for operation in operations}
+    assert sorted(headings) == sorted(operation["summary"] for operation in operations)
+    for heading in headings:
+        assert heading not in operation_ids, heading
+        assert not re.fullmatch(r"[a-z0-9_]+", heading), heading
+
+
+def test_swagger_ui_heads_every_operation_with_its_summary(live_server, page, traffic):
+    base = live_server.url
+    operations = documented_operations(base)
+
+    page.goto(f"{base}/api/v1/docs/", wait_until="networkidle")
+
+    headings = page.locator(".opblock .opblock-summary-description")
+    expect(headings).to_have_count(len(operations), timeout=20_000)
+    assert_headings_are_summaries(headings.all_inner_texts(), operations)
+    screenshot(page, "swagger-ui")
+    screenshot(page, "swagger-ui-full", full_page=True)
+
+    listing = page.locator("#operations-products-products_list")
+    listing.locator(".opblock-summary").click()
+    description = listing.locator(".opblock-description-wrapper")
+    expect(description.locator("code", has_text="is_active")).to_be_visible()
+    assert "`" not in description.inner_text()
+    listing.evaluate("operation => operation.scrollIntoView()")
+    screenshot(page, "swagger-ui-list-products")
+    traffic.assert_stayed_on(base)
+    traffic.assert_none_failed()
+
+
+def test_redoc_heads_every_operation_with_its_summary(live_server, page, traffic):
+    base = live_server.url
+    operations = documented_operations(base)
+
+    page.goto(f"{base}/api/v1/redoc/", wait_until="networkidle")
+
+    headings = page.locator("[data-section-id^='operation/'] h2")
+    expect(headings).to_have_count(len(operations), timeout=20_000)
+    assert_headings_are_summaries(headings.all_inner_texts(), operations)
+    screenshot(page, "redoc")
+
+    listing = page.locator("[data-section-id='operation/products_list']")
+    listing.locator("h2").evaluate("heading => heading.scrollIntoView()")
+    expect(listing.locator("code", has_text="is_active").first).to_be_visible()
+    for text in listing.locator("p").all_inner_texts():
+        assert "`" not in text, f"markdown shown raw: {text}"
+    screenshot(page, "redoc-list-products")
+    page.wait_for_load_state("networkidle")
+    traffic.assert_stayed_on(base)
+    traffic.assert_none_failed()
+
+
+def open_admin_changelist(page: Page, base: str, path: str) -> Locator:
+    """The rows of a change list, opened with the navigation sidebar as it starts: open."""
+    page.goto(f"{base}/admin/{path}/")
+    expect(page.locator("#nav-sidebar")).to_be_visible()
+    expect(page.locator("#main")).to_have_class(re.compile(r"\bshifted\b"))
+    rows = page.locator("#result_list tbody tr")
+    expect(rows.first).to_be_visible()
+    return rows
+
+
+def assert_nothing_hidden_sideways(page: Page) -> None:
+    for box in ("html", "#changelist-form .results"):
+        if page.locator(box).count():
+            assert hidden_sideways(page.locator(box)) == 0, f"{box} scrolls sideways"
+
+
+def test_admin_product_list_reads_well_at_1280_by_800(live_server, accounts, page, traffic):
+    base = live_server.url
+    admin_log_in(page, base, accounts["admin"])
+    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+    assert_nothing_hidden_sideways(page)
+    screenshot(page, "admin-index-1280x800")
+
+    rows = open_admin_changelist(page, base, "products/product")
+
+    expect(page.locator("#changelist-filter")).to_be_visible()
+    expect(rows).to_have_count(50)
+    screenshot(page, "admin-products-1280x800")
+    screenshot(page, "admin-products-1280x800-full", full_page=True)
+    assert_nothing_hidden_sideways(page)
+    assert max(lines_of_text(rows.locator(".field-name"))) <= 2
+    link = rows.first.locator(".field-name a").get_attribute("href")
+    product_id = int(re.search(r"/(\d+)/change/", link)[1])
+    product = page.request.get(f"{base}/api/v1/products/{product_id}/").json()  # as staff
+    for column in ("created_at", "updated_at"):
+        expect(page.locator(f"#result_list th.column-{column}")).to_be_in_viewport(ratio=1)
+        cell = rows.first.locator(f".field-{column}")
+        expect(cell).to_be_in_viewport(ratio=1)
+        day, minute = product[column][:10], product[column][11:16]  # UTC, the TIME_ZONE
+        expect(cell).to_have_text(f"{day} {minute}", use_inner_text=True)
+    traffic.assert_stayed_on(base)
+
+
+@pytest.mark.parametrize(
+    ("name", "path"), [("categories", "products/category"), ("users", "users/user")]
+)
+def test_admin_lists_fit_at_1280_by_800(live_server, accounts, page, traffic, name, path):
+    base = live_server.url
+    admin_log_in(page, base, accounts["admin"])
+
+    open_admin_changelist(page, base, path)
+
+    screenshot(page, f"admin-{name}-1280x800")
+    assert_nothing_hidden_sideways(page)
+    traffic.assert_stayed_on(base)
+
+
+def test_admin_product_form_fits_at_1280_by_800(live_server, accounts, page, traffic):
+    base = live_server.url
+    admin_log_in(page, base, accounts["admin"])
+    rows = open_admin_changelist(page, base, "products/product")
+    name = rows.first.locator(".field-name a")
+    product_name = name.inner_text()
+
+    name.click()
+
+    expect(page.get_by_role("heading", name="Change product")).to_be_visible()
+    expect(page.get_by_label("Name:", exact=True)).to_have_value(product_name)
+    for label in ("Name:", "SKU:", "Price:", "Stock:"):
+        expect(page.get_by_label(label, exact=True)).to_be_in_viewport(ratio=1)
+    expect(page.locator(".field-category .select2-selection")).to_be_in_viewport(ratio=1)
+    screenshot(page, "admin-product-change-1280x800")
+    screenshot(page, "admin-product-change-1280x800-full", full_page=True)
+    assert_nothing_hidden_sideways(page)
     traffic.assert_stayed_on(base)
