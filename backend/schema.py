@@ -170,6 +170,16 @@ class AutoSchema(openapi.AutoSchema):
             responses.setdefault(str(status), self._error_response(status, description))
         return responses
 
+    def _get_parameters(self):
+        """A query parameter sent empty (`?category=`, as an HTML form sends its empty fields) is
+        taken as not sent, by the filters, the search, the ordering and the pagination alike:
+        `allowEmptyValue` says so, whatever the parameter's type."""
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            if parameter["in"] == "query":
+                parameter["allowEmptyValue"] = True
+        return parameters
+
     def get_override_parameters(self):
         """Documented parameters, and the conditional-request headers on views that honour them
         (`conditional_requests`)."""

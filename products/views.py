@@ -12,8 +12,6 @@ from products.resources import CATEGORY, PRODUCT
 from products.serializers import CategorySerializer, ProductSerializer
 from products.viewsets import CatalogViewSet
 
-# An empty filter is no filter (an HTML form sends its empty fields): the schemas say so.
-NO_VALUE = {"type": "string", "maxLength": 0}
 LIST_PARAMETERS = [
     OpenApiParameter(
         "category",
@@ -26,7 +24,7 @@ LIST_PARAMETERS = [
         # Written like a price (a decimal string), not any JSON number: "1e2" or "-1" is a 400.
         OpenApiParameter(
             name,
-            {"anyOf": [{"type": "string", "pattern": PRICE_BOUND_PATTERN}, NO_VALUE]},
+            {"type": "string", "pattern": PRICE_BOUND_PATTERN},
             description=f"{meaning} price, inclusive, written like a price (`12.50`).",
         )
         for name, meaning in [("min_price", "Lowest"), ("max_price", "Highest")]
@@ -38,7 +36,6 @@ LIST_PARAMETERS = [
                 "anyOf": [
                     {"type": "string", "format": "date"},
                     {"type": "string", "format": "date-time"},
-                    NO_VALUE,
                 ]
             },
             description=f"ISO 8601 date or date-time, inclusive ({meaning}).",

@@ -142,9 +142,30 @@ def test_product_list_price_bounds_are_written_like_prices(generated, bound):
     parameters = generated["paths"]["/api/v1/products/"]["get"]["parameters"]
     schema = next(parameter for parameter in parameters if parameter["name"] == bound)["schema"]
 
-    assert schema == {
-        "anyOf": [
-            {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$"},
-            {"type": "string", "maxLength": 0},  # no bound: an HTML form's empty field
-        ]
-    }
+    assert schema == {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$"}
+
+
+def test_every_query_parameter_may_be_sent_empty(generated):
+    """An empty value is no value (an HTML form's empty field), for every list parameter."""
+    strict = [
+        f"{name} ?{parameter['name']}"
+        for name, operation in operations_of(generated)
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query" and not parameter.get("allowEmptyValue")
+    ]
+
+    assert strict == []
+
+
+def test_every_query_parameter_sent_empty_is_answered_as_not_sent(generated, admin_client):
+    """What `allowEmptyValue` promises, parameter by parameter (a superuser may use them all)."""
+    refused = []
+    for path, item in generated["paths"].items():
+        for parameter in item.get("get", {}).get("parameters", []):
+            if parameter["in"] != "query":
+                continue
+            response = admin_client.get(f"{path}?{parameter['name']}=")
+            if response.status_code != 200:
+                refused.append(f"{path}?{parameter['name']}= -> {response.status_code}")
+
+    assert refused == []
