@@ -1,10 +1,13 @@
 """Serializer fields as strict as the contract: a JSON number is not a string, nor a string a
 number (API.md, "Lists, errors, limits"). DRF would coerce `123` to `"123"` and `"5"` to `5`.
 
-HTML forms (the browsable API) send every value as text, so form posts keep DRF's coercion."""
+HTML forms (the browsable API) send every value as text: a field that is not text reads it as
+JSON does ("true", "3", "null"), so a form takes exactly what the schema says of every content
+type, and what the browsable API's own forms send."""
 
 import re
 
+import orjson
 from django.db import IntegrityError, models, transaction
 from django.http import QueryDict
 from rest_framework import serializers
@@ -12,6 +15,14 @@ from rest_framework.fields import empty
 from rest_framework.utils import html
 
 WRONG_TYPE = "Expected {expected}, got {actual}."
+
+
+def _json_reading(text: str):
+    """A form field's text as the JSON value it spells, or the text itself."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
 
 
 def _json_type_name(value) -> str:
@@ -31,13 +42,19 @@ def _json_type_name(value) -> str:
 
 
 class JsonTypeMixin:
-    """Refuse a JSON value whose type is not `json_types` (bool is never a number)."""
+    """Refuse a JSON value whose type is not `json_types` (bool is never a number).
+
+    A form field is text: where the field is not, its text is read as JSON reads it, so a form
+    takes what the same JSON body takes (`true`, `false`, `3`), as the schema says of every
+    content type. DRF would also take "on", "yes", "0" or "+5"."""
 
     json_types: tuple[type, ...] = ()
     expected_name = ""
 
     def to_internal_value(self, data):
-        if self._came_from_json() and not self._has_json_type(data):
+        if not self._came_from_json() and isinstance(data, str) and str not in self.json_types:
+            data = _json_reading(data)
+        if not self._has_json_type(data):
             raise serializers.ValidationError(
                 WRONG_TYPE.format(expected=self.expected_name, actual=_json_type_name(data)),
                 code="invalid_type",
@@ -50,8 +67,12 @@ class JsonTypeMixin:
         optional, so a form could pass what the same JSON body cannot (an empty `slug`).
         An empty nullable field stays null: a form has no other way to say it."""
         value = super().get_value(dictionary)
-        if value is empty and html.is_html_input(dictionary):
+        if not html.is_html_input(dictionary):
+            return value
+        if value is empty:
             return dictionary.get(self.field_name, empty)
+        if value == "null" and self.allow_null and str not in self.json_types:
+            return None  # JSON's null, read before the field's type is checked, as in JSON
         return value
 
     def _has_json_type(self, data) -> bool:

@@ -136,6 +136,45 @@ def test_an_empty_number_or_boolean_is_refused_on_create(editor_client, field, c
     assert not Product.objects.exists()
 
 
+# --- a value that is not text reads as JSON reads it ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("is_active", "0"),
+        ("is_active", "on"),
+        ("is_active", "True"),
+        ("stock", "+5"),
+        ("stock", "5.0"),
+        ("stock", "true"),
+        ("category", '"1"'),
+    ],
+)
+@pytest.mark.parametrize("content_type", [URLENCODED, MULTIPART])
+def test_a_form_value_json_would_refuse_is_refused(editor_client, field, text, content_type):
+    """The schema describes one body for every content type: a form's `is_active=0` is JSON's
+    `0`, no boolean (DRF alone would read it as false)."""
+    make_category(pk=1)
+    response = send(
+        editor_client, "POST", "/api/v1/products/", PRODUCT_FORM | {field: text}, content_type
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert not Product.objects.exists()
+
+
+@pytest.mark.parametrize("content_type", [URLENCODED, MULTIPART])
+def test_a_form_value_reads_as_the_json_it_spells(editor_client, content_type):
+    fields = {"is_active": "false", "stock": "5", "category": "null"}
+    response = send(editor_client, "POST", "/api/v1/products/", PRODUCT_FORM | fields, content_type)
+
+    assert response.status_code == 201
+    product = Product.objects.get()
+    assert (product.is_active, product.stock, product.category) == (False, 5, None)
+
+
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
 @pytest.mark.parametrize("field", ["stock", "is_active"])
 @pytest.mark.parametrize("content_type", [URLENCODED, MULTIPART])
