@@ -1,8 +1,9 @@
 """The one exception handler (REST_FRAMEWORK["EXCEPTION_HANDLER"]): every error is JSON.
 
-`{"detail": ...}` for request-level errors, `{"field": [...]}` for validation errors, and a bare
-`{"detail": "Internal server error."}` for anything unexpected, whose traceback goes to the log
-and never to the client.
+`{"detail": ..., "code": ...}` for request-level errors (the code is what a client acts on:
+DRF's own, `token_expired`, `session_ended`, …), `{"field": [...]}` for validation errors, and
+`{"detail": "Internal server error.", "code": "server_error"}` for anything unexpected, whose
+traceback goes to the log and never to the client.
 """
 
 import logging
@@ -54,22 +55,55 @@ class ServiceUnavailable(exceptions.APIException):
     wait = 5  # seconds, sent as Retry-After
 
 
+SERVER_ERROR = "server_error"
+
+
 def api_exception_handler(exc, context):
     exc = translate_exception(exc)
     response = exception_handler(exc, context)
     if response is not None:
-        return _only_detail(response)
+        return _detail_and_code(response)
     set_rollback()
     logger.error("Unhandled exception in %s", _view_name(context), exc_info=exc)
-    return Response({"detail": INTERNAL_ERROR}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return Response(
+        {"detail": INTERNAL_ERROR, "code": SERVER_ERROR},
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
 
 
-def _only_detail(response: Response) -> Response:
-    """Request-level errors are exactly `{"detail": "..."}`: simplejwt adds `code` and a
-    `messages` list naming its token classes, which clients need not see."""
+def _detail_and_code(response: Response) -> Response:
+    """Request-level errors are exactly `{"detail": "...", "code": "..."}`, the code the
+    exception was raised with (simplejwt puts it beside `detail`, with a `messages` list naming
+    its token classes, which clients need not see)."""
     if isinstance(response.data, dict) and "detail" in response.data:
-        response.data = {"detail": str(response.data["detail"])}
+        detail = response.data["detail"]
+        code = response.data.get("code") or getattr(detail, "code", None)
+        code = code or code_for_status(response.status_code)
+        response.data = {"detail": str(detail), "code": str(code)}
     return response
+
+
+def code_for_status(status_code: int) -> str:
+    """The code of an error raised without one: its status, as DRF names them."""
+    return STATUS_CODES.get(status_code, SERVER_ERROR)
+
+
+STATUS_CODES = {
+    301: "moved_permanently",
+    400: "parse_error",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    411: "length_required",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+    503: "service_unavailable",
+}
 
 
 def translate_exception(exc: Exception) -> Exception:

@@ -29,8 +29,21 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 ERROR_SCHEMA = {
     "type": "object",
     "description": "A request-level error.",
-    "properties": {"detail": {"type": "string", "description": "What went wrong."}},
-    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "description": "What went wrong, for people."},
+        "code": {
+            "type": "string",
+            "description": (
+                "What went wrong, for programs: DRF's codes (`not_authenticated`, "
+                "`authentication_failed`, `permission_denied`, `not_found`, "
+                "`method_not_allowed`, `not_acceptable`, `unsupported_media_type`, "
+                "`throttled`, `parse_error`, …) and `token_expired` (refresh the token), "
+                "`token_not_valid`, `session_ended` (log in again), `precondition_failed`, "
+                "`conflict`, `payload_too_large`, `service_unavailable`, `server_error`."
+            ),
+        },
+    },
+    "required": ["detail", "code"],
 }
 VALIDATION_ERROR_SCHEMA = {
     "type": "object",

@@ -100,7 +100,7 @@ def admin_client(client, superuser):
 
 
 def obtain_tokens(client, login: str, password: str = DEFAULT_PASSWORD) -> dict:
-    """Log in over HTTP as an SPA does; returns {"access", "refresh"}."""
+    """Log in over HTTP as an SPA does; returns the token answer (tokens, expiry times)."""
     response = client.post(TOKEN_URL, {"username": login, "password": password}, format="json")
     assert response.status_code == 200, response.content
     return response.json()

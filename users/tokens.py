@@ -3,10 +3,15 @@ and tokens that die with the sessions of their user (deactivation), for good."""
 
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt import authentication
-from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+from rest_framework_simplejwt.exceptions import (
+    AuthenticationFailed,
+    ExpiredTokenError,
+    InvalidToken,
+    TokenError,
+)
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 # Access tokens carry the jti of the refresh token they came from, so "revoke my other
 # sessions" (a password change) can tell the caller's own session from the rest.
@@ -18,6 +23,17 @@ TOKEN_INVALID = "Token is invalid"
 # alone would make them good again).
 SESSION_EPOCH_CLAIM = "sep"
 SESSION_ENDED = "This session has ended. Log in again."
+# Error codes a client acts on (API.md, "Error codes"): refresh, or log in again.
+TOKEN_EXPIRED = "token_expired"
+TOKEN_NOT_VALID = "token_not_valid"
+SESSION_ENDED_CODE = "session_ended"
+
+
+def refused(exc: TokenError) -> InvalidToken:
+    """The 401 for a token simplejwt refused: `token_expired` when its only fault is its age
+    (signature and claims are checked first), so the SPA knows a refresh will do."""
+    code = TOKEN_EXPIRED if isinstance(exc, ExpiredTokenError) else TOKEN_NOT_VALID
+    return InvalidToken(exc.args[0], code=code)
 
 
 class SessionRefreshToken(RefreshToken):
@@ -39,7 +55,7 @@ def read_refresh_token(raw: str) -> SessionRefreshToken:
     try:
         return SessionRefreshToken(raw)
     except TokenError as exc:
-        raise InvalidToken(exc.args[0]) from exc
+        raise refused(exc) from exc
 
 
 def spend_refresh_token(token: SessionRefreshToken) -> None:
@@ -65,11 +81,25 @@ def is_current(token, user) -> bool:
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
-    """simplejwt's bearer authentication, refusing tokens from an ended session epoch. The
+    """simplejwt's bearer authentication, saying why a token is refused (`token_expired`,
+    `token_not_valid`, `session_ended`) and refusing tokens from an ended session epoch. The
     epoch is on the user row it loads anyway: no extra query."""
 
+    def get_validated_token(self, raw_token):
+        """Only access tokens authenticate (simplejwt's AUTH_TOKEN_CLASSES default)."""
+        try:
+            return AccessToken(raw_token)
+        except TokenError as exc:
+            raise refused(exc) from exc
+
     def get_user(self, validated_token):
-        user = super().get_user(validated_token)
+        """A deactivated or deleted account's sessions have ended, as has an old epoch's."""
+        try:
+            user = super().get_user(validated_token)
+        except AuthenticationFailed as exc:  # simplejwt's: the code sits beside the detail
+            if exc.detail.get("code") in ("user_inactive", "user_not_found"):
+                raise AuthenticationFailed(SESSION_ENDED, code=SESSION_ENDED_CODE) from exc
+            raise
         if not is_current(validated_token, user):
-            raise AuthenticationFailed(SESSION_ENDED, code="session_ended")
+            raise AuthenticationFailed(SESSION_ENDED, code=SESSION_ENDED_CODE)
         return user

@@ -17,7 +17,7 @@ from users.views.accounts import MeView
 REGISTER_URL = "/api/v1/auth/register/"
 TOKEN_URL = "/api/v1/auth/token/"
 ME_URL = "/api/v1/users/me/"
-INTERNAL_ERROR = {"detail": "Internal server error."}
+INTERNAL_ERROR = {"detail": "Internal server error.", "code": "server_error"}
 
 
 def registration(**overrides) -> dict:
@@ -33,7 +33,7 @@ def assert_detail_error(response, status: int) -> str:
     assert response.status_code == status, response.content
     assert response["Content-Type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"detail"}, body
+    assert set(body) == {"detail", "code"}, body
     assert isinstance(body["detail"], str)
     assert body["detail"]
     return body["detail"]
@@ -71,7 +71,10 @@ def test_an_api_path_without_its_trailing_slash_is_never_html(
 
     if 300 <= response.status_code < 400:
         assert response["Location"].split("?")[0] == path + "/"
-        assert response.json() == {"detail": f"Moved to {response['Location']}"}
+        assert response.json() == {
+            "detail": f"Moved to {response['Location']}",
+            "code": "moved_permanently",
+        }
     else:
         assert response["Content-Type"].startswith("application/json")
         assert "detail" in response.json()
@@ -124,7 +127,7 @@ def test_a_docs_page_or_schema_it_cannot_render_as_asked_is_json_406(api_client,
     response = api_client.get(path, HTTP_ACCEPT=accept)
 
     assert_detail_error(response, 406)
-    assert response.json() == {"detail": NOT_ACCEPTABLE}
+    assert response.json() == {"detail": NOT_ACCEPTABLE, "code": "not_acceptable"}
 
 
 @pytest.mark.parametrize("path", ["/api/v1/docs/", "/api/v1/redoc/"])

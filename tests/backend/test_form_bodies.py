@@ -330,7 +330,10 @@ def test_a_list_sent_as_multipart_is_refused_as_it_is_in_json(operation_client, 
 
     assert as_json.status_code == 400
     assert as_multipart.status_code == 400
-    assert as_multipart.json() == {"detail": "Malformed multipart form: no closing boundary."}
+    assert as_multipart.json() == {
+        "detail": "Malformed multipart form: no closing boundary.",
+        "code": "parse_error",
+    }
 
 
 @pytest.mark.parametrize(
@@ -361,7 +364,10 @@ def test_a_multipart_body_that_is_not_a_form_is_refused(customer, customer_clien
     response = customer_client.generic("PATCH", "/api/v1/users/me/", body, content_type=MULTIPART)
 
     assert response.status_code == 400
-    assert response.json() == {"detail": f"Malformed multipart form: {problem}."}
+    assert response.json() == {
+        "detail": f"Malformed multipart form: {problem}.",
+        "code": "parse_error",
+    }
     customer.refresh_from_db()
     assert customer.first_name == ""
 
@@ -424,6 +430,9 @@ def test_a_urlencoded_form_that_is_not_utf8_is_refused(customer, customer_client
     response = customer_client.generic("PATCH", "/api/v1/users/me/", body, content_type=URLENCODED)
 
     assert response.status_code == 400
-    assert response.json() == {"detail": "Malformed form: its text is not UTF-8."}
+    assert response.json() == {
+        "detail": "Malformed form: its text is not UTF-8.",
+        "code": "parse_error",
+    }
     customer.refresh_from_db()
     assert customer.first_name == ""

@@ -14,7 +14,10 @@ from products.models import Product
 from tests.factories import make_category, make_product
 
 PRODUCTS_URL = "/api/v1/products/"
-HOST_REQUIRED = {"detail": "A Host header naming this server is required."}
+HOST_REQUIRED = {
+    "detail": "A Host header naming this server is required.",
+    "code": "parse_error",
+}
 PRICE_ERROR = {"price": [NOT_A_PLAIN_DECIMAL.format(whole=8, places=2)]}
 
 
@@ -52,7 +55,10 @@ def test_a_chunked_body_over_the_limit_is_a_413_and_writes_nothing(editor_client
     body = b'{"name": "' + b"x" * 2000 + b'"}'
     response = editor_client.patch(detail_url(product.pk), body, **chunked(body))
     assert response.status_code == 413
-    assert response.json() == {"detail": "Request body too large: the limit is 1000 bytes."}
+    assert response.json() == {
+        "detail": "Request body too large: the limit is 1000 bytes.",
+        "code": "payload_too_large",
+    }
     product.refresh_from_db()
     assert product.name == "Before"
 
@@ -61,7 +67,7 @@ def test_a_chunked_body_a_server_does_not_end_is_a_411_and_writes_nothing(editor
     body = b'{"name": "Chunked", "sku": "CH-1", "price": "1.00"}'
     response = editor_client.post(PRODUCTS_URL, body, **chunked(body, terminated=False))
     assert response.status_code == 411
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert not Product.objects.exists()
 
 
@@ -87,7 +93,7 @@ def test_an_empty_host_writes_nothing(editor_client):
 def test_a_disallowed_host_met_inside_a_view_is_a_400_not_a_500():
     response = api_exception_handler(DisallowedHost("Invalid HTTP_HOST header: ''."), {})
     assert response.status_code == 400
-    assert response.data == {"detail": SUSPICIOUS_REQUEST}
+    assert response.data == {"detail": SUSPICIOUS_REQUEST, "code": "parse_error"}
 
 
 # --- forms: a field left out means its default -------------------------------------------------
@@ -178,7 +184,7 @@ def test_the_trailing_slash_redirect_under_api_is_json(api_client):
     response = api_client.get("/api/v1/products")
     assert response.status_code == 301
     assert response["Location"] == PRODUCTS_URL
-    assert response.json() == {"detail": f"Moved to {PRODUCTS_URL}"}
+    assert response.json() == {"detail": f"Moved to {PRODUCTS_URL}", "code": "moved_permanently"}
 
 
 @pytest.mark.parametrize("bound", ["min_price", "max_price"])

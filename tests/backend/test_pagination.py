@@ -61,4 +61,4 @@ def test_a_bad_page_number_is_a_json_404(api_client, settings, catalog, cache_se
     response = api_client.get("/api/v1/products/", {"page": page})
 
     assert response.status_code == 404
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}

@@ -211,7 +211,7 @@ def test_make_run_serves_the_api_the_readme_tries(after_make_run):
     # curl prints each body without a newline: register's, the tokens, then /users/me/.
     register, tokens, me = json_bodies(result.stdout)
     assert register["username"] == "ada"
-    assert tokens.keys() == {"access", "refresh"}
+    assert tokens.keys() == {"access", "refresh", "access_expires_at", "refresh_expires_at"}
     assert (me["username"], me["email"]) == ("ada", "ada@example.com")
 
 

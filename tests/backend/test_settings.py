@@ -301,7 +301,7 @@ def test_an_unreachable_postgres_answers_503_json_within_seconds():
     assert readyz["seconds"] < 10
     assert token["status"] == 503
     assert token["content_type"].startswith("application/json")
-    assert set(json.loads(token["body"])) == {"detail"}
+    assert set(json.loads(token["body"])) == {"detail", "code"}
     assert token["seconds"] < 10
 
 

@@ -47,7 +47,7 @@ def test_no_more_than_the_limit_passes_across_a_clock_minute_boundary(clock, cus
 
     assert before == [401] * AUTH_LIMIT
     assert after.status_code == 429
-    assert set(after.json()) == {"detail"}
+    assert set(after.json()) == {"detail", "code"}
     assert int(after["Retry-After"]) == 56  # when the first attempt leaves the 60 s window
 
 

@@ -171,7 +171,7 @@ def test_staff_create_find_filter_and_deactivate_a_product_in_the_admin(
     # The API agrees: hidden from everyone but staff.
     status, body = fetch_json(f"{base}/api/v1/products/{product_id}/")
     assert status == 404, body
-    assert set(body) == {"detail"}
+    assert set(body) == {"detail", "code"}
     for query in (f"search={sku}", f"category={category_id}", "ordering=-created_at"):
         status, listing = fetch_json(f"{base}/api/v1/products/?{query}&page_size=100")
         assert status == 200, listing

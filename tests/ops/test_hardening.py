@@ -118,7 +118,10 @@ def test_a_body_that_never_arrives_is_a_400_at_the_read_deadline(base):
     started = time.monotonic()
     status, body = exchange(base, request)
     assert status == 400
-    assert body == {"detail": "The request body could not be read in full: it stopped arriving."}
+    assert body == {
+        "detail": "The request body could not be read in full: it stopped arriving.",
+        "code": "parse_error",
+    }
     assert time.monotonic() - started < READ_TIMEOUT + 2
 
 
@@ -158,7 +161,10 @@ def test_a_chunked_body_over_the_limit_is_a_413_and_writes_nothing(base, token, 
     payload = json.dumps({"name": "x" * (2 * 1024 * 1024)}).encode()
     status, body = _patch_chunked(base, token, product["id"], payload)
     assert status == 413
-    assert body == {"detail": "Request body too large: the limit is 1048576 bytes."}
+    assert body == {
+        "detail": "Request body too large: the limit is 1048576 bytes.",
+        "code": "payload_too_large",
+    }
     assert call(base, "GET", f"{PRODUCTS}{product['id']}/", token=token).body["name"] == "Chunked"
 
 
@@ -168,11 +174,17 @@ def test_a_missing_or_empty_host_is_a_json_400(base, host_line, path):
     request = b"GET %s HTTP/1.1\r\n%sConnection: close\r\n\r\n" % (path.encode(), host_line)
     status, body = exchange(base, request)
     assert status == 400
-    assert body == {"detail": "A Host header naming this server is required."}
+    assert body == {
+        "detail": "A Host header naming this server is required.",
+        "code": "parse_error",
+    }
 
 
 def test_the_trailing_slash_redirect_is_json(base):
     request = b"GET /api/v1/products HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     status, body = exchange(base, request)
     assert status == 301
-    assert body == {"detail": "Moved to /api/v1/products/"}
+    assert body == {
+        "detail": "Moved to /api/v1/products/",
+        "code": "moved_permanently",
+    }

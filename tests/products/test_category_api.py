@@ -103,7 +103,7 @@ def test_unknown_category_is_a_json_404(api_client):
     response = api_client.get(detail_url(999_999))
 
     assert response.status_code == 404
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
 
 
 @pytest.mark.parametrize("client_name", ["api_client", "customer_client", "staff_client"])
@@ -265,7 +265,7 @@ def test_anonymous_writes_are_401_with_a_bearer_challenge(api_client, method):
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert stored_categories() == before
 
 
@@ -278,7 +278,7 @@ def test_writes_without_the_model_permission_are_403(request, client_name, metho
     response = send(request.getfixturevalue(client_name), method, category)
 
     assert response.status_code == 403
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert stored_categories() == before
 
 
@@ -348,7 +348,7 @@ def test_deleting_a_category_with_products_is_409_and_deletes_nothing(editor_cli
 
     assert response.status_code == 409
     assert response["Content-Type"].startswith("application/json")
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert isinstance(response.json()["detail"], str)
     assert response.json()["detail"]
     assert stored_categories() == categories_before

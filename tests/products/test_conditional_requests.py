@@ -286,7 +286,7 @@ def test_a_write_with_a_stale_if_match_is_412_and_writes_nothing(editor_client, 
     assert response.status_code == 412
     assert response["Content-Type"].startswith("application/json")
     body = response.json()
-    assert list(body) == ["detail"]
+    assert list(body) == ["detail", "code"]
     assert isinstance(body["detail"], str)
     assert body["detail"]
     assert target.stored() == before
@@ -299,7 +299,7 @@ def test_a_write_with_an_unknown_if_match_is_412_and_writes_nothing(editor_clien
     response = send(editor_client, method, target, OTHER_ETAG)
 
     assert response.status_code == 412
-    assert list(response.json()) == ["detail"]
+    assert list(response.json()) == ["detail", "code"]
     assert target.stored() == before
 
 

@@ -93,7 +93,7 @@ def test_inactive_product_detail_is_404_for_anonymous_and_customers(request, cli
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
 
 
 @pytest.mark.parametrize("client_name", ["staff_client", "editor_client"])
@@ -126,7 +126,7 @@ def test_unknown_product_is_a_json_404(api_client, path):
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
 
 
 @pytest.mark.parametrize(
@@ -217,7 +217,7 @@ def test_anonymous_writes_are_401_with_a_bearer_challenge(api_client, method):
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert stored_products() == before
 
 
@@ -230,7 +230,7 @@ def test_writes_without_the_model_permission_are_403(request, client_name, metho
     response = send(request.getfixturevalue(client_name), method, product)
 
     assert response.status_code == 403
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert stored_products() == before
 
 
@@ -611,7 +611,7 @@ def test_malformed_json_is_a_400_that_names_json_and_writes_nothing(editor_clien
     response = editor_client.post(PRODUCTS_URL, body, content_type="application/json")
 
     assert response.status_code == 400
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert "JSON" in response.json()["detail"]
     assert not Product.objects.exists()
 
@@ -622,7 +622,7 @@ def test_a_text_plain_body_is_415_and_writes_nothing(editor_client):
     response = editor_client.post(PRODUCTS_URL, body, content_type="text/plain")
 
     assert response.status_code == 415
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert not Product.objects.exists()
 
 

@@ -159,7 +159,7 @@ def test_reading_an_id_no_row_can_have_is_a_json_404(request, client_name, url, 
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
-    assert list(response.json()) == ["detail"]
+    assert list(response.json()) == ["detail", "code"]
 
 
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])
@@ -172,7 +172,7 @@ def test_writing_to_an_id_no_row_can_have_is_a_json_404(editor_client, url, pk, 
     response = getattr(editor_client, method)(f"{url}{pk}/", {"name": "X"}, format="json")
 
     assert response.status_code == 404
-    assert list(response.json()) == ["detail"]
+    assert list(response.json()) == ["detail", "code"]
     assert (list(Product.objects.values()), list(Category.objects.values())) == before
 
 

@@ -81,7 +81,7 @@ def test_customer_may_not_list_users(customer_client):
     response = customer_client.get(USERS_URL)
 
     assert response.status_code == 403
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
 
 
 def test_anonymous_caller_may_not_list_users(api_client, customer):
@@ -89,7 +89,7 @@ def test_anonymous_caller_may_not_list_users(api_client, customer):
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
 
 
 # --- list: search, filters, ordering -----------------------------------------------------------
@@ -225,7 +225,7 @@ def test_a_page_past_the_end_is_404(staff_client, customer, page):
     response = staff_client.get(USERS_URL, {"page": page})
 
     assert response.status_code == 404
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
 
 
 def count_list_queries(client: APIClient) -> int:
@@ -272,7 +272,7 @@ def test_anyone_elses_id_is_404_not_403(customer_client, staff):
     for target in (other, staff):
         response = customer_client.get(detail_url(target))
         assert response.status_code == 404
-        assert set(response.json()) == {"detail"}
+        assert set(response.json()) == {"detail", "code"}
 
 
 @pytest.mark.parametrize("client_fixture", ["customer_client", "staff_client"])
@@ -282,14 +282,14 @@ def test_an_unknown_id_is_404(request, client_fixture):
     response = client.get(detail_url(987654))
 
     assert response.status_code == 404
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
 
 
 def test_anonymous_caller_may_not_read_a_user(api_client, customer):
     response = api_client.get(detail_url(customer))
 
     assert response.status_code == 401
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
 
 
 # --- staff changes -------------------------------------------------------------------------------
@@ -366,7 +366,7 @@ def test_deactivation_ends_the_users_tokens_and_logins_at_once(
 
     me = bearer_client(tokens["access"]).get(ME_URL)
     assert me.status_code == 401
-    assert set(me.json()) == {"detail"}
+    assert set(me.json()) == {"detail", "code"}
     refresh = api_client.post(REFRESH_URL, {"refresh": tokens["refresh"]}, format="json")
     assert refresh.status_code == 401
     assert "access" not in refresh.json()
@@ -401,7 +401,7 @@ def test_non_staff_patch_is_403_for_their_own_id_or_another(customer_client, cus
     for target in (customer, other):
         response = customer_client.patch(detail_url(target), payload, format="json")
         assert response.status_code == 403
-        assert set(response.json()) == {"detail"}
+        assert set(response.json()) == {"detail", "code"}
 
     assert stored(customer) == before
     assert stored(other) == other_before
@@ -433,7 +433,7 @@ def test_staff_who_is_not_superuser_cannot_change_a_superuser(manager_client):
     for payload in ({"is_active": False}, {"first_name": "Mallory"}, {"email": "m@example.com"}):
         response = manager_client.patch(detail_url(root), payload, format="json")
         assert response.status_code == 403
-        assert set(response.json()) == {"detail"}
+        assert set(response.json()) == {"detail", "code"}
 
     assert stored(root) == before
 
@@ -466,7 +466,7 @@ def test_put_delete_and_post_on_a_user_are_405(staff_client, customer, method):
     response = getattr(staff_client, method)(detail_url(customer), payload, format="json")
 
     assert response.status_code == 405
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert stored(customer) == before
     assert User.objects.count() == 2
 
@@ -478,7 +478,7 @@ def test_put_delete_and_post_on_the_list_are_405(staff_client, customer, method)
     response = getattr(staff_client, method)(USERS_URL, payload, format="json")
 
     assert response.status_code == 405
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert User.objects.count() == 2
 
 
@@ -508,7 +508,7 @@ def test_staff_without_change_user_cannot_take_over_another_staff_member(
         )
 
     assert response.status_code == 403
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert stored(colleague) == before
     assert mailoutbox == []
 
@@ -520,7 +520,7 @@ def test_staff_without_change_user_may_not_change_anyone(staff_client, customer,
     response = staff_client.patch(detail_url(customer), payload, format="json")
 
     assert response.status_code == 403
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert stored(customer) == before
 
 
@@ -535,7 +535,7 @@ def test_change_user_alone_may_not_change_a_user_holding_more(manager_client, ed
     for payload in ({"email": "mallory@example.com"}, {"is_active": False}, {"last_name": "M"}):
         response = manager_client.patch(detail_url(editor), payload, format="json")
         assert response.status_code == 403
-        assert set(response.json()) == {"detail"}
+        assert set(response.json()) == {"detail", "code"}
 
     assert stored(editor) == before
 
@@ -626,7 +626,7 @@ def test_reactivation_does_not_revive_tokens_issued_before_deactivation(
     assert response.status_code == 200
     me = bearer_client(old["access"]).get(ME_URL)
     assert me.status_code == 401
-    assert set(me.json()) == {"detail"}
+    assert set(me.json()) == {"detail", "code"}
     verify = api_client.post(VERIFY_URL, {"token": old["access"]}, format="json")
     assert verify.status_code == 401
     refresh = api_client.post(REFRESH_URL, {"refresh": old["refresh"]}, format="json")

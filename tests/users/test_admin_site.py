@@ -222,7 +222,7 @@ def test_a_session_write_without_the_csrf_token_is_refused(customer):
     )
 
     assert response.status_code == 403
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert "csrf" in response.json()["detail"].lower()
     customer.refresh_from_db()
     assert customer.first_name == ""

@@ -26,7 +26,7 @@ def test_anonymous_caller_gets_401_with_a_bearer_challenge(api_client, customer,
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert response["Content-Type"].startswith("application/json")
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert stored(customer) == before
 
 
@@ -238,7 +238,7 @@ def test_malformed_json_is_400_whose_detail_mentions_json(customer_client, custo
     response = customer_client.generic("PATCH", ME_URL, body, content_type="application/json")
 
     assert response.status_code == 400
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert "json" in response.json()["detail"].lower()
     assert stored(customer) == before
 
@@ -275,7 +275,7 @@ def test_text_plain_body_is_415_and_nothing_changes(customer_client, customer, m
     )
 
     assert response.status_code == 415
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert "text/plain" in response.json()["detail"]
     assert stored(customer) == before
 

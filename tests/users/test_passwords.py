@@ -123,7 +123,7 @@ def test_password_change_by_anonymous_is_401(api_client, customer):
     response = change_password(api_client)
 
     assert response.status_code == 401, response.content
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert_password_unchanged(customer)
 
 
@@ -245,7 +245,7 @@ def test_eleventh_reset_request_in_a_minute_is_429(api_client, customer, mailout
 
     assert statuses == [202] * AUTH_LIMIT
     assert response.status_code == 429, response.content
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert int(response["Retry-After"]) > 0
     assert mailoutbox == []
 

@@ -55,7 +55,7 @@ def assert_rejected_under(response, field: str, users_before: int):
 
 def assert_throttled(response):
     assert response.status_code == 429, response.content
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert int(response["Retry-After"]) > 0
 
 
@@ -113,7 +113,7 @@ def test_registered_user_can_log_in(api_client):
 
     tokens = obtain_tokens(APIClient(), "dora", STRONG_PASSWORD)
 
-    assert set(tokens) == {"access", "refresh"}
+    assert set(tokens) == {"access", "refresh", "access_expires_at", "refresh_expires_at"}
 
 
 def test_configured_hashers_store_the_password_with_argon2(api_client, settings):

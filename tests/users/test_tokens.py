@@ -3,9 +3,10 @@
 import base64
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.db import connections
 from rest_framework.test import APIClient
@@ -48,10 +49,29 @@ def refresh(client, token):
     return post(client, REFRESH_URL, {"refresh": token})
 
 
+TOKEN_PAIR = {"access", "refresh", "access_expires_at", "refresh_expires_at"}
+
+
 def assert_token_pair(response):
+    """The tokens, and when each expires: the `exp` of its claims, as every timestamp is
+    written (ISO 8601, UTC), so a client can refresh ahead of time."""
     assert response.status_code == 200, response.content
-    assert set(response.json()) == {"access", "refresh"}
+    pair = response.json()
+    assert set(pair) == TOKEN_PAIR
+    for kind in ("access", "refresh"):
+        expires = datetime.fromisoformat(pair[f"{kind}_expires_at"].replace("Z", "+00:00"))
+        assert expires == datetime.fromtimestamp(b64url_json(pair[kind].split(".")[1])["exp"], UTC)
+        assert pair[f"{kind}_expires_at"].endswith("Z")
+    lifetimes = settings.SIMPLE_JWT
+    issued = datetime.fromtimestamp(b64url_json(pair["access"].split(".")[1])["iat"], UTC)
+    assert expires_in(pair, "access", issued) == lifetimes["ACCESS_TOKEN_LIFETIME"]
+    assert expires_in(pair, "refresh", issued) == lifetimes["REFRESH_TOKEN_LIFETIME"]
     assert "no-store" in response["Cache-Control"]
+
+
+def expires_in(pair: dict, kind: str, issued: datetime) -> timedelta:
+    expires = datetime.fromisoformat(pair[f"{kind}_expires_at"].replace("Z", "+00:00"))
+    return expires - issued
 
 
 def assert_refused(response):
@@ -112,7 +132,7 @@ def test_wrong_password_unknown_and_inactive_users_get_one_and_the_same_401(api_
         bodies[case] = response.json()
 
     first = bodies["wrong password"]
-    assert set(first) == {"detail"}
+    assert set(first) == {"detail", "code"}
     assert all(body == first for body in bodies.values()), bodies
 
 

@@ -1,5 +1,6 @@
 """Log-in, tokens and password reset (API.md, "Authentication")."""
 
+from django.contrib.auth.models import update_last_login
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
 from django.utils.encoding import force_str
@@ -10,15 +11,18 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import UntypedToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from backend.fields import StrictCharField, StrictEmailField
 from users.models import User
 from users.serializers.accounts import check_password_strength, password_field
 from users.tokens import (
     SESSION_ENDED,
+    SESSION_ENDED_CODE,
     SessionRefreshToken,
     is_current,
     read_refresh_token,
+    refused,
     spend_refresh_token,
 )
 
@@ -29,13 +33,32 @@ MAX_ID = 2**63  # a bigger id would overflow the database's integer, not just mi
 
 
 class TokenPairSerializer(serializers.Serializer):
-    """What a successful log-in or refresh answers."""
+    """What a successful log-in or refresh answers: the tokens, and when each expires (so a
+    client can refresh ahead of time instead of waiting for a `token_expired`)."""
 
     access = serializers.CharField(read_only=True, help_text="Bearer token for API calls.")
     refresh = serializers.CharField(read_only=True, help_text="Use once, to get a new pair.")
+    access_expires_at = serializers.DateTimeField(
+        read_only=True, help_text="When the access token stops being accepted."
+    )
+    refresh_expires_at = serializers.DateTimeField(
+        read_only=True, help_text="When the refresh token stops being accepted."
+    )
+
+    @classmethod
+    def of(cls, refresh: SessionRefreshToken) -> dict:
+        access = refresh.access_token
+        return cls(
+            {
+                "access": str(access),
+                "refresh": str(refresh),
+                "access_expires_at": datetime_from_epoch(access["exp"]),
+                "refresh_expires_at": datetime_from_epoch(refresh["exp"]),
+            }
+        ).data
 
 
-class TokenObtainSerializer(jwt_serializers.TokenObtainPairSerializer):
+class TokenObtainSerializer(jwt_serializers.TokenObtainSerializer):
     """Credentials: a username or an email address, and the password."""
 
     token_class = SessionRefreshToken
@@ -43,6 +66,12 @@ class TokenObtainSerializer(jwt_serializers.TokenObtainPairSerializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields[self.username_field].help_text = "Username or email address."
+
+    def validate(self, attrs):
+        super().validate(attrs)  # authenticates: self.user, or 401
+        if api_settings.UPDATE_LAST_LOGIN:
+            update_last_login(None, self.user)
+        return TokenPairSerializer.of(self.get_token(self.user))
 
 
 class TokenRefreshSerializer(serializers.Serializer):
@@ -56,7 +85,7 @@ class TokenRefreshSerializer(serializers.Serializer):
         with transaction.atomic():
             spend_refresh_token(old)
             new = SessionRefreshToken.for_user(user)
-        return {"access": str(new.access_token), "refresh": str(new)}
+        return TokenPairSerializer.of(new)
 
 
 class TokenVerifySerializer(serializers.Serializer):
@@ -68,7 +97,7 @@ class TokenVerifySerializer(serializers.Serializer):
         try:
             token = UntypedToken(attrs["token"])
         except TokenError as exc:
-            raise InvalidToken(exc.args[0]) from exc
+            raise refused(exc) from exc
         if BlacklistedToken.objects.filter(token__jti=token.get(api_settings.JTI_CLAIM)).exists():
             raise InvalidToken(TOKEN_BLACKLISTED)
         active_user_of(token)
@@ -87,9 +116,9 @@ def active_user_of(token) -> User:
     """The token's user, or 401 when it is gone or deactivated, or the token's session ended."""
     user = User.objects.filter(pk=token.get(api_settings.USER_ID_CLAIM), is_active=True).first()
     if user is None:
-        raise InvalidToken(USER_INACTIVE)
+        raise InvalidToken(USER_INACTIVE, code=SESSION_ENDED_CODE)
     if not is_current(token, user):
-        raise InvalidToken(SESSION_ENDED)
+        raise InvalidToken(SESSION_ENDED, code=SESSION_ENDED_CODE)
     return user
 
 

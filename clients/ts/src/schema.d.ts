@@ -383,8 +383,10 @@ export interface components {
         };
         /** @description A request-level error. */
         Error: {
-            /** @description What went wrong. */
+            /** @description What went wrong, for people. */
             detail: string;
+            /** @description What went wrong, for programs: DRF's codes (`not_authenticated`, `authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`, `not_acceptable`, `unsupported_media_type`, `throttled`, `parse_error`, …) and `token_expired` (refresh the token), `token_not_valid`, `session_ended` (log in again), `precondition_failed`, `conflict`, `payload_too_large`, `service_unavailable`, `server_error`. */
+            code: string;
         };
         LogoutRequest: {
             refresh: string;
@@ -600,12 +602,25 @@ export interface components {
             username: string;
             password: string;
         };
-        /** @description What a successful log-in or refresh answers. */
+        /**
+         * @description What a successful log-in or refresh answers: the tokens, and when each expires (so a
+         *     client can refresh ahead of time instead of waiting for a `token_expired`).
+         */
         TokenPair: {
             /** @description Bearer token for API calls. */
             readonly access: string;
             /** @description Use once, to get a new pair. */
             readonly refresh: string;
+            /**
+             * Format: date-time
+             * @description When the access token stops being accepted.
+             */
+            readonly access_expires_at: string;
+            /**
+             * Format: date-time
+             * @description When the refresh token stops being accepted.
+             */
+            readonly refresh_expires_at: string;
         };
         /** @description Rotation: the refresh token is spent and a new pair issued, in one transaction. */
         TokenRefreshRequest: {

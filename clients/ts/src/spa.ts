@@ -128,7 +128,9 @@ const PRODUCT_FIELDS: FieldList<Product> = {
   id: true, name: true, sku: true, description: true, price: true, stock: true, in_stock: true,
   is_active: true, category: true, category_name: true, created_at: true, updated_at: true,
 };
-const TOKEN_FIELDS: FieldList<TokenPair> = { access: true, refresh: true };
+const TOKEN_FIELDS: FieldList<TokenPair> = {
+  access: true, refresh: true, access_expires_at: true, refresh_expires_at: true,
+};
 
 function checkFields(step: string, what: string, body: object, fields: object) {
   const have = Object.keys(body).sort().join(", ");
@@ -152,6 +154,15 @@ function checkTokens(step: string, pair: TokenPair, response: Response) {
   check(JWT.test(pair.access), step, `access is not a JWT: ${show(pair.access)}`);
   check(JWT.test(pair.refresh), step, `refresh is not a JWT: ${show(pair.refresh)}`);
   check(pair.access !== pair.refresh, step, "access and refresh are the same token");
+  for (const expiry of [pair.access_expires_at, pair.refresh_expires_at]) {
+    check(TIMESTAMP.test(expiry), step, `bad expiry ${show(expiry)}`);
+    check(Date.parse(expiry) > Date.now(), step, `a new token expires in the past: ${expiry}`);
+  }
+  check(
+    Date.parse(pair.access_expires_at) < Date.parse(pair.refresh_expires_at),
+    step,
+    "the access token outlives the refresh token",
+  );
   const cacheControl = response.headers.get("Cache-Control") ?? "";
   check(
     cacheControl.includes("no-store"),
