@@ -16,6 +16,8 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
+# The live server's signing key: the tests may sign a token as the server would (an expired one).
+SECRET_KEY = "e2e-only-signing-key-not-secret-0123456789abcdef"
 
 
 def _account(name: str) -> dict:
@@ -83,7 +85,7 @@ def environment(directory: Path, **extra: str) -> dict:
             "DATABASE_URL": f"sqlite:///{directory / 'e2e.sqlite3'}",
             "DJANGO_STATIC_ROOT": str(directory / "static"),
             "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": "e2e-only-signing-key-not-secret-0123456789abcdef",
+            "DJANGO_SECRET_KEY": SECRET_KEY,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "API_THROTTLE_ANON": "100000/min",
             "API_THROTTLE_USER": "100000/min",

@@ -8,8 +8,11 @@ exits non-zero on the first answer that breaks the contract (shared API.md)."""
 import os
 import shutil
 import subprocess
+import time
 
+import jwt
 import pytest
+import requests
 
 from tests.e2e import live
 
@@ -65,12 +68,30 @@ def test_spa_script_drives_the_live_server_through_the_typed_client(npm, live_se
     assert built.returncode == 0, f"npm run build:\n{output(built)}"
 
     editor = accounts["editor"]
+    expired_access, its_refresh = expired_session(live_server.url, editor)
     env = os.environ | {
         "API_URL": live_server.url,
         "STAFF_USERNAME": editor["username"],
         "STAFF_PASSWORD": editor["password"],
+        "EXPIRED_ACCESS": expired_access,
+        "ITS_REFRESH": its_refresh,
     }
     spa = run("node", "dist/spa.js", timeout=120, env=env)
 
     assert spa.returncode == 0, f"node dist/spa.js against {live_server.url}:\n{output(spa)}"
     assert "SPA check passed" in spa.stdout, output(spa)
+
+
+def expired_session(url: str, account: dict) -> tuple[str, str]:
+    """A fresh session's access token as it will be once its lifetime is over (signed with the
+    live server's key, its claims otherwise untouched), and the session's refresh token."""
+    answer = requests.post(
+        f"{url}/api/v1/auth/token/",
+        json={"username": account["username"], "password": account["password"]},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    pair = answer.json()
+    claims = jwt.decode(pair["access"], live.SECRET_KEY, algorithms=["HS256"])
+    claims |= {"iat": int(time.time()) - 600, "exp": int(time.time()) - 300}
+    return jwt.encode(claims, live.SECRET_KEY, algorithm="HS256"), pair["refresh"]

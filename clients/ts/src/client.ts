@@ -2,9 +2,9 @@
  * A thin typed client for the product-catalog API: openapi-fetch over the types that
  * openapi-typescript generates from schema.yml (src/schema.d.ts, `make client`).
  *
- *     const api = createCatalogClient("http://127.0.0.1:8000");
  *     const tokens = new TokenStore();
- *     api.use(bearerAuth(() => tokens.access));
+ *     const api = createAuthenticatedClient("http://127.0.0.1:8000", tokens);
+ *     tokens.set((await api.POST("/api/v1/auth/token/", { body: credentials })).data!);
  *     const { data, error, response } = await api.GET("/api/v1/products/{id}/", {
  *       params: { path: { id: 1 } },
  *     });
@@ -88,13 +88,77 @@ export function bearer(access: string): { Authorization: string } {
   return { Authorization: `Bearer ${access}` };
 }
 
-/** A client that sends the store's access token (see `bearerAuth`). */
+/**
+ * Middleware that answers an expired access token the way the API asks (a 401 whose `code` is
+ * `token_expired`): it refreshes the store's tokens once and sends the request again with the
+ * new access token. Requests that meet the expiry together share that one refresh (a refresh
+ * token works once). Any other 401 (`token_not_valid`, `session_ended`: log in again), or a
+ * refresh that fails, reaches the caller as it came. Register it after `bearerAuth`.
+ */
+export function refreshOnExpiry(tokens: TokenStore, baseUrl: string): Middleware {
+  const sent = new Map<string, Request>(); // each request as sent, by id, to send again
+  let refreshing: Promise<boolean> | null = null;
+  const refreshOnce = (): Promise<boolean> => {
+    refreshing ??= refreshTokens(tokens, baseUrl).finally(() => {
+      refreshing = null;
+    });
+    return refreshing;
+  };
+  return {
+    onRequest({ request, id }) {
+      sent.set(id, request.clone());
+      return undefined;
+    },
+    async onResponse({ response, id, options }) {
+      const request = sent.get(id);
+      sent.delete(id);
+      if (request === undefined || !(await isExpiredToken(response))) {
+        return undefined;
+      }
+      const usedAccess = request.headers.get("Authorization");
+      const refreshed = usedAccess !== `Bearer ${tokens.access}` || (await refreshOnce());
+      if (!refreshed || tokens.access === null) {
+        return undefined;
+      }
+      request.headers.set("Authorization", `Bearer ${tokens.access}`);
+      return options.fetch(request);
+    },
+  };
+}
+
+async function isExpiredToken(response: Response): Promise<boolean> {
+  if (response.status !== 401) {
+    return false;
+  }
+  const body: unknown = await response.clone().json().catch(() => null);
+  return typeof body === "object" && body !== null && "code" in body
+    && body.code === "token_expired";
+}
+
+/** Trade the store's refresh token for a new pair; false (and the store emptied) if refused. */
+async function refreshTokens(tokens: TokenStore, baseUrl: string): Promise<boolean> {
+  if (tokens.refresh === null) {
+    return false;
+  }
+  const answer = await createCatalogClient(baseUrl).POST("/api/v1/auth/token/refresh/", {
+    body: { refresh: tokens.refresh },
+  });
+  if (answer.data === undefined) {
+    tokens.clear();
+    return false;
+  }
+  tokens.set(answer.data);
+  return true;
+}
+
+/** A client that sends the store's access token (see `bearerAuth`) and refreshes it when it
+ * has expired (see `refreshOnExpiry`). */
 export function createAuthenticatedClient(
   baseUrl: string,
   tokens: TokenStore,
   options: Omit<ClientOptions, "baseUrl"> = {},
 ): CatalogClient {
   const client = createCatalogClient(baseUrl, options);
-  client.use(bearerAuth(() => tokens.access));
+  client.use(bearerAuth(() => tokens.access), refreshOnExpiry(tokens, baseUrl));
   return client;
 }

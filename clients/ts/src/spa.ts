@@ -10,6 +10,7 @@
 import { randomUUID } from "node:crypto";
 
 import {
+  bearer,
   createAuthenticatedClient,
   createCatalogClient,
   TokenStore,
@@ -226,8 +227,17 @@ function log(step: string, message: string) {
 // ---------------------------------------------------------------------------------------------
 // The steps
 
-function environment(): { apiUrl: string; staffUsername: string; staffPassword: string } {
-  const missing = ["API_URL", "STAFF_USERNAME", "STAFF_PASSWORD"].filter((n) => !process.env[n]);
+interface Environment {
+  apiUrl: string;
+  staffUsername: string;
+  staffPassword: string;
+  expiredAccess: string; // an access token past its lifetime, of the session of...
+  itsRefresh: string; // ...this refresh token, still good
+}
+
+function environment(): Environment {
+  const names = ["API_URL", "STAFF_USERNAME", "STAFF_PASSWORD", "EXPIRED_ACCESS", "ITS_REFRESH"];
+  const missing = names.filter((n) => !process.env[n]);
   if (missing.length > 0) {
     throw new ContractError(`set ${missing.join(", ")} in the environment`);
   }
@@ -235,6 +245,8 @@ function environment(): { apiUrl: string; staffUsername: string; staffPassword: 
     apiUrl: process.env["API_URL"] ?? "",
     staffUsername: process.env["STAFF_USERNAME"] ?? "",
     staffPassword: process.env["STAFF_PASSWORD"] ?? "",
+    expiredAccess: process.env["EXPIRED_ACCESS"] ?? "",
+    itsRefresh: process.env["ITS_REFRESH"] ?? "",
   };
 }
 
@@ -524,6 +536,26 @@ async function main() {
   await expectNoBody(step, await staff.POST("/api/v1/auth/logout/", staffLogout), 204);
   staffTokens.clear();
   log(step, "204; the refresh token is then refused (401), and so is a second log-out (401)");
+
+  // 11. An expired access token: the client refreshes once, for every request that met it.
+  step = "token expired";
+  const expired = await api.GET("/api/v1/users/me/", { headers: bearer(env.expiredAccess) });
+  expectDetail(step, expired, 401);
+  check(expired.error?.code === "token_expired", step, `code ${show(expired.error)}`);
+  const later = new TokenStore();
+  later.access = env.expiredAccess;
+  later.refresh = env.itsRefresh;
+  const returning = createAuthenticatedClient(env.apiUrl, later);
+  const together = await Promise.all([1, 2, 3].map(() => returning.GET("/api/v1/users/me/")));
+  for (const answer of together) {
+    expectData(step, answer, 200);
+  }
+  check(later.access !== env.expiredAccess, step, "the access token was not renewed");
+  const spentAgain = await api.POST("/api/v1/auth/token/refresh/", {
+    body: { refresh: env.itsRefresh },
+  });
+  expectDetail(`${step} reused`, spentAgain, 401);
+  log(step, "401 token_expired; three requests then share one refresh and all answer 200");
 }
 
 main().then(
