@@ -515,7 +515,7 @@ def test_a_page_past_the_end_is_a_json_404(api_client, page):
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
 
 
 def test_the_last_page_is_not_past_the_end(api_client):
