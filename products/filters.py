@@ -121,7 +121,7 @@ class ProductFilter(FilterSet):
         field_name="category_id",
         label="Category",
         choices=category_choices,
-        help_text="Category id; repeat for several.",
+        help_text="Products in any of these categories (by id; repeat the parameter for several).",
     )
     min_price = PriceBoundFilter(
         field_name="price",
@@ -140,7 +140,7 @@ class ProductFilter(FilterSet):
     in_stock = StrictBooleanFilter(
         method="filter_in_stock",
         label="In stock",
-        help_text="true: stock above 0; false: out of stock.",
+        help_text="Yes (true): stock above 0. No (false): out of stock.",
     )
     created_after = CreatedBoundFilter(
         field_name="created_at",

@@ -62,23 +62,33 @@ class CategoryViewSet(CatalogViewSet):
             "description": "Open to anyone, with the number of products in it.",
         },
         "create": {
-            "summary": "Create a category (`products.add_category`)",
+            "summary": "Create a category",
             "description": (
+                "Needs `products.add_category`. "
                 "The name must not clash with another's, ignoring case and look-alike "
                 "characters; the slug is made from the name when not given."
             ),
         },
         "update": {
-            "summary": "Replace a category (`products.change_category`)",
-            "description": "Every writable field; honours `If-Match` (412 when stale).",
+            "summary": "Replace a category",
+            "description": (
+                "Needs `products.change_category`. "
+                "Every writable field; honours `If-Match` (412 when stale)."
+            ),
         },
         "partial_update": {
-            "summary": "Change a category (`products.change_category`)",
-            "description": "Only the fields sent; honours `If-Match` (412 when stale).",
+            "summary": "Change a category",
+            "description": (
+                "Needs `products.change_category`. "
+                "Only the fields sent; honours `If-Match` (412 when stale)."
+            ),
         },
         "destroy": {
-            "summary": "Delete a category (`products.delete_category`)",
-            "description": "Refused with 409 while the category has products.",
+            "summary": "Delete a category",
+            "description": (
+                "Needs `products.delete_category`. "
+                "Refused with 409 while the category has products."
+            ),
         },
     }
 
@@ -115,20 +125,29 @@ class ProductViewSet(CatalogViewSet):
             "description": "An inactive product is 404 except for staff.",
         },
         "create": {
-            "summary": "Create a product (`products.add_product`)",
-            "description": "The SKU must be unique, ignoring case; `in_stock` follows `stock`.",
+            "summary": "Create a product",
+            "description": (
+                "Needs `products.add_product`. "
+                "The SKU must be unique, ignoring case; `in_stock` follows `stock`."
+            ),
         },
         "update": {
-            "summary": "Replace a product (`products.change_product`)",
-            "description": "Every writable field; honours `If-Match` (412 when stale).",
+            "summary": "Replace a product",
+            "description": (
+                "Needs `products.change_product`. "
+                "Every writable field; honours `If-Match` (412 when stale)."
+            ),
         },
         "partial_update": {
-            "summary": "Change a product (`products.change_product`)",
-            "description": "Only the fields sent; honours `If-Match` (412 when stale).",
+            "summary": "Change a product",
+            "description": (
+                "Needs `products.change_product`. "
+                "Only the fields sent; honours `If-Match` (412 when stale)."
+            ),
         },
         "destroy": {
-            "summary": "Delete a product (`products.delete_product`)",
-            "description": "Honours `If-Match` (412 when stale).",
+            "summary": "Delete a product",
+            "description": "Needs `products.delete_product`. Honours `If-Match` (412 when stale).",
         },
     }
 

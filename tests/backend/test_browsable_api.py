@@ -135,10 +135,22 @@ def test_a_filtered_json_list_never_reads_the_categories_for_the_form(
 
 
 def test_api_root_describes_itself_without_markdown():
-    text = description(page(Client(), "/api/v1/"))
+    shown = page(Client(), "/api/v1/")
+    text = description(shown)
 
     assert "auth/token/" in text
     assert "`" not in text
+    assert "<h1>Product catalog API, version 1</h1>" in shown
+
+
+def test_api_root_breaks_lines_only_between_paragraphs():
+    """Without markdown every line break of the text shows: none may fall mid-sentence."""
+    text = description(page(Client(), "/api/v1/")).strip().removeprefix("<p>").removesuffix("</p>")
+    paragraphs = text.split("<br /><br />")
+
+    assert len(paragraphs) == 3
+    assert all("<br />" not in paragraph for paragraph in paragraphs)
+    assert all(paragraph.strip().endswith(".") for paragraph in paragraphs)
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,18 @@ def test_every_operation_has_a_summary_and_a_description(generated):
     assert undescribed == []
 
 
+def test_summaries_are_plain_text(generated):
+    """A summary is a heading and a menu entry, shown as written: markdown belongs in the
+    description (ReDoc and Swagger UI would show the backticks)."""
+    marked = [
+        name
+        for name, operation in operations_of(generated)
+        if set(operation["summary"]) & set("`*_[]<>")
+    ]
+
+    assert marked == []
+
+
 def test_product_list_category_ids_are_within_the_id_range(generated):
     """From 1 to the largest id the database holds: anything else is a 400."""
     parameters = generated["paths"]["/api/v1/products/"]["get"]["parameters"]

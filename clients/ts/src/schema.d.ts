@@ -161,8 +161,8 @@ export interface paths {
         get: operations["categories_list"];
         put?: never;
         /**
-         * Create a category (`products.add_category`)
-         * @description The name must not clash with another's, ignoring case and look-alike characters; the slug is made from the name when not given.
+         * Create a category
+         * @description Needs `products.add_category`. The name must not clash with another's, ignoring case and look-alike characters; the slug is made from the name when not given.
          */
         post: operations["categories_create"];
         delete?: never;
@@ -184,21 +184,21 @@ export interface paths {
          */
         get: operations["categories_retrieve"];
         /**
-         * Replace a category (`products.change_category`)
-         * @description Every writable field; honours `If-Match` (412 when stale).
+         * Replace a category
+         * @description Needs `products.change_category`. Every writable field; honours `If-Match` (412 when stale).
          */
         put: operations["categories_update"];
         post?: never;
         /**
-         * Delete a category (`products.delete_category`)
-         * @description Refused with 409 while the category has products.
+         * Delete a category
+         * @description Needs `products.delete_category`. Refused with 409 while the category has products.
          */
         delete: operations["categories_destroy"];
         options?: never;
         head?: never;
         /**
-         * Change a category (`products.change_category`)
-         * @description Only the fields sent; honours `If-Match` (412 when stale).
+         * Change a category
+         * @description Needs `products.change_category`. Only the fields sent; honours `If-Match` (412 when stale).
          */
         patch: operations["categories_partial_update"];
         trace?: never;
@@ -217,8 +217,8 @@ export interface paths {
         get: operations["products_list"];
         put?: never;
         /**
-         * Create a product (`products.add_product`)
-         * @description The SKU must be unique, ignoring case; `in_stock` follows `stock`.
+         * Create a product
+         * @description Needs `products.add_product`. The SKU must be unique, ignoring case; `in_stock` follows `stock`.
          */
         post: operations["products_create"];
         delete?: never;
@@ -240,21 +240,21 @@ export interface paths {
          */
         get: operations["products_retrieve"];
         /**
-         * Replace a product (`products.change_product`)
-         * @description Every writable field; honours `If-Match` (412 when stale).
+         * Replace a product
+         * @description Needs `products.change_product`. Every writable field; honours `If-Match` (412 when stale).
          */
         put: operations["products_update"];
         post?: never;
         /**
-         * Delete a product (`products.delete_product`)
-         * @description Honours `If-Match` (412 when stale).
+         * Delete a product
+         * @description Needs `products.delete_product`. Honours `If-Match` (412 when stale).
          */
         delete: operations["products_destroy"];
         options?: never;
         head?: never;
         /**
-         * Change a product (`products.change_product`)
-         * @description Only the fields sent; honours `If-Match` (412 when stale).
+         * Change a product
+         * @description Needs `products.change_product`. Only the fields sent; honours `If-Match` (412 when stale).
          */
         patch: operations["products_partial_update"];
         trace?: never;
@@ -1826,7 +1826,7 @@ export interface operations {
                 created_after?: string;
                 /** @description ISO 8601 date or date-time, inclusive (a bare date takes in the whole day, UTC). */
                 created_before?: string;
-                /** @description true: stock above 0; false: out of stock. */
+                /** @description Yes (true): stock above 0. No (false): out of stock. */
                 in_stock?: boolean;
                 /** @description Staff only; ignored for everyone else. */
                 is_active?: boolean;
