@@ -277,6 +277,9 @@ CORS_EXPOSE_HEADERS = ["etag", "retry-after", "x-request-id"]
 # --- Email -------------------------------------------------------------------------------------
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# A mail server that accepts the connection and then hangs fails the delivery (which the outbox
+# retries) instead of holding a worker: Django's SMTP backend has no timeout of its own.
+EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="catalog@localhost")
 
 # --- Background jobs (Celery; users.mail, backend/celery.py) -----------------------------------

@@ -4,9 +4,12 @@ change that causes it, sent after commit, retried while the mail server is down,
 These run with no broker (pyproject's CELERY_BROKER_URL=""): the in-process path, and the
 Celery job run eagerly. tests/ops/test_outbox.py runs a real worker against Redis."""
 
+import socket
+import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.mail.backends.locmem import EmailBackend
 from django.core.management import call_command
 from django.db import transaction
@@ -167,6 +170,26 @@ def test_the_queued_job_gives_up_after_its_retries_and_leaves_the_email_to_the_s
     age(email)
     assert mail.sweep() == 1
     assert len(mailoutbox) == 1
+
+
+def test_a_mail_server_that_hangs_fails_the_attempt_within_the_timeout(customer, settings):
+    """A server that accepts the connection and never says a word: the attempt fails after
+    EMAIL_TIMEOUT (recorded, to be retried) instead of holding the worker forever."""
+    assert django_settings.EMAIL_TIMEOUT == 10  # the configured bound; shortened below
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = silent.getsockname()
+        settings.EMAIL_TIMEOUT = 1
+        email = mail.send(subject="Hello", body="Body", to=["carol@example.com"])
+        started = time.monotonic()
+
+        with pytest.raises(OSError, match="timed out"):  # smtplib's, or the socket's
+            mail.deliver(email.pk)
+
+    assert time.monotonic() - started < 5
+    email.refresh_from_db()
+    assert (email.sent_at, email.attempts) == (None, 1)
+    assert "timed out" in email.last_error
 
 
 def test_a_sent_email_is_never_sent_again(customer, mailoutbox):
