@@ -29,7 +29,10 @@ issues, and generated values only ever reach their 400 and 401 answers:
   email is refused;
 - register, reset/confirm and users/me/password get a new password Django's validators accept
   (generated ones shrink towards "0" and are refused as too short, so the 201 and 204 answers
-  would go untested);
+  would go untested); register also gets a username and an email no account has (the generated
+  username with a suffix of the run's own): generated ones shrink towards "0" and "0@0.com",
+  taken after the first success, and the stateful phase carries on the id of an account that
+  was created, to GET and PATCH /users/{id}/;
 - a write with If-Match, a read with If-None-Match get the current ETag of what they address
   (a generated one never matches: writes would only ever be 412, reads never 304).
 Each is done for about half of the cases concerned, chosen by a hash of the generated request,
@@ -44,6 +47,7 @@ superuser, out of the editor's reach) puts it back and the injection is tried on
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -77,6 +81,8 @@ PROFILE_WRITES = ("PUT /api/v1/users/me/", "PATCH /api/v1/users/me/")
 
 LOCK = threading.RLock()
 HTTP = requests.Session()
+FRESH = itertools.count(1)  # numbers the identities given to registrations
+USERNAME_MAX_LENGTH = 150
 
 
 class HarnessError(Exception):
@@ -231,6 +237,15 @@ def _strong_password(body: dict) -> str:
     return f"Fz-{digest[:16]}"
 
 
+def _fresh_identity(body: dict) -> None:
+    """A username and an email no account has yet: the generated username (an invalid one stays
+    invalid) with a suffix unique to this run and registration, where it fits."""
+    suffix = f"-{RUN}-{next(FRESH)}"
+    if len(body["username"]) + len(suffix) <= USERNAME_MAX_LENGTH:
+        body["username"] += suffix
+    body["email"] = f"fuzz{suffix}@example.com"
+
+
 def _inject_secrets(label: str, body: dict) -> None:
     if label in (LOGOUT, TOKEN_REFRESH) and _has_string(body, "refresh"):
         body["refresh"] = fresh_pair(helper("tokens"))["refresh"]
@@ -245,6 +260,8 @@ def _inject_secrets(label: str, body: dict) -> None:
         body["email"] = helper("reset").email
     elif label == REGISTER and _has_string(body, "password"):
         body["password"] = _strong_password(body)
+        if _has_string(body, "username", "email"):
+            _fresh_identity(body)
     elif label in PROFILE_WRITES and ("username" in body or "email" in body):
         body["current_password"] = EDITOR.password
     elif label in (PASSWORD_RESET_CONFIRM, PASSWORD_CHANGE):

@@ -20,7 +20,7 @@ each run, the command line (seed, number of cases) and the environment (hooks, s
   fuzzing (at most MAX_EXAMPLES random cases per operation, valid and invalid) and stateful
   (chains of calls along links Schemathesis infers from the schema and the responses: the id a
   POST answers with is what the GET, PUT, PATCH and DELETE of `{id}` that follow address;
-  CHAINS says which chains the run must have made);
+  CHAINS lists them);
 - two fixed SEEDS (FUZZ_SEED runs one seed of your choosing instead, FUZZ_MAX_EXAMPLES sets the
   number of cases), and a single worker: a run is then reproducible, and several workers trip
   over CPython 3.11's `ast` not being thread-safe ("SystemError: AST constructor recursion depth
@@ -28,10 +28,12 @@ each run, the command line (seed, number of cases) and the environment (hooks, s
 
 The test fails on any failing check, on any error of the run, if an operation never once
 answered with success (then only its refusals were tested: the harness has lost its footing),
-and if a chain of CHAINS was never made (then the stateful phase no longer follows ids from
-one call to the next). The report lists each distinct failure: the operation, the check, what
-is wrong, the response and a curl command that reproduces it. The CLI's own output and its
-NDJSON event log stay in the test's temporary directory (named in the report).
+and if the id a POST of CHAINS created never went on to a call of its `{id}` (then the
+stateful phase no longer follows ids from one call to the next; which of CHAINS it made varies
+with the seed, so one is asked of each POST, and the summary counts them). The report lists
+each distinct failure: the operation, the check, what is wrong, the response and a curl
+command that reproduces it. The CLI's own output and its NDJSON event log stay in the test's
+temporary directory (named in the report).
 
 The run writes to the session's database: it registers accounts, creates, changes and deletes
 products and categories, and may rename or deactivate any account that is not a superuser. The
@@ -77,7 +79,8 @@ CHECKS = (
     "ignored_auth",
     "object_level_authorization",
 )
-# The stateful phase must have used the id a POST answered with in each of these calls.
+# Calls the stateful phase can make with the id a POST answered with; each POST's id must go on
+# to one of them at least.
 CHAINS = frozenset(
     f"POST /api/v1/{created} -> {method} /api/v1/{addressed}/{{id}}/"
     for created, addressed, methods in [
@@ -266,10 +269,11 @@ class Run:
         return sorted(self.tested - self.succeeded)
 
     @property
-    def missing_chains(self) -> list[str]:
-        """Chains of CHAINS the stateful phase never made: the links that carry a created id
-        to the calls that address it are gone (no longer inferred, or not followed)."""
-        return sorted(CHAINS - self.chains)
+    def unchained_posts(self) -> list[str]:
+        """POSTs of CHAINS whose created id never went on to a call of its `{id}`: the links
+        that carry it are gone (no longer inferred, or not followed)."""
+        posts = {chain.split(" -> ")[0] for chain in CHAINS}
+        return sorted(posts - {chain.split(" -> ")[0] for chain in self.chains & CHAINS})
 
     @property
     def all_tested(self) -> bool:
@@ -285,7 +289,7 @@ class Run:
             and not self.failures
             and not self.errors
             and not self.never_succeeded
-            and not self.missing_chains
+            and not self.unchained_posts
         )
 
     @classmethod
@@ -397,9 +401,9 @@ class Run:
         if self.never_succeeded:
             lines += ["", "Operations that never answered with success (the harness's fault?):"]
             lines += [f"- {operation}" for operation in self.never_succeeded]
-        if self.missing_chains:
-            lines += ["", "Chains the stateful phase never made (a POST's id, then the call):"]
-            lines += [f"- {chain}" for chain in self.missing_chains]
+        if self.unchained_posts:
+            lines += ["", "POSTs whose created id the stateful phase never used in a later call:"]
+            lines += [f"- {post}" for post in self.unchained_posts]
         if self.errors:
             lines += ["", "Errors (the run could not test something):"]
             lines += [f"- {error}" for error in self.errors]
