@@ -4,7 +4,7 @@ from django.contrib.auth.forms import AdminPasswordChangeForm
 
 from backend.admin_columns import with_compact_timestamps
 from users import services
-from users.models import User
+from users.models import OutboxEmail, User
 from users.permissions import may_change
 
 
@@ -100,3 +100,31 @@ class UserAdmin(DjangoUserAdmin):
     @staticmethod
     def _changeable(request, queryset) -> list[User]:
         return [user for user in queryset if may_change(request.user, user)]
+
+
+@admin.register(OutboxEmail)
+class OutboxEmailAdmin(admin.ModelAdmin):
+    """What the outbox holds and whether each email left, for operators (needs
+    `users.view_outboxemail`). Read-only, and without the bodies: a password reset's body holds
+    the link that resets the password."""
+
+    list_display = ("subject", "to", "created_at", "sent_at", "attempts", "last_error")
+    list_filter = (("sent_at", admin.EmptyFieldListFilter),)
+    fields = ("subject", "recipients", "created_at", "sent_at", "attempts", "last_attempt_at")
+    fields += ("last_error",)
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+    show_full_result_count = False
+
+    @admin.display(description="to")
+    def to(self, email):
+        return ", ".join(email.recipients)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -11,7 +11,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from tests.conftest import obtain_tokens
 from tests.factories import DEFAULT_PASSWORD, grant, make_staff, make_user
-from users.models import User
+from users import mail
+from users.models import OutboxEmail, User
 
 ADMIN_LOGIN_URL = "/admin/login/"
 API_LOGIN_URL = "/api-auth/login/"
@@ -342,3 +343,26 @@ def test_tokens_from_before_an_admin_deactivation_stay_dead_after_reactivation(
     me = APIClient()
     me.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
     assert me.get(ME_URL).status_code == 401
+
+
+def test_the_outbox_shows_each_email_and_its_state_but_never_its_body(
+    admin_client_logged_in, customer
+):
+    mail.send(subject="Reset your password", body="SECRET-LINK", to=["carol@example.com"])
+    email = OutboxEmail.objects.get()
+
+    listing = admin_client_logged_in.get("/admin/users/outboxemail/")
+    detail = admin_client_logged_in.get(f"/admin/users/outboxemail/{email.pk}/change/")
+
+    assert listing.status_code == 200
+    assert "Reset your password" in listing.text
+    assert "carol@example.com" in listing.text
+    assert detail.status_code == 200
+    assert "SECRET-LINK" not in listing.text + detail.text
+    added = admin_client_logged_in.get("/admin/users/outboxemail/add/")
+    assert added.status_code == 403
+    deleted = admin_client_logged_in.post(
+        f"/admin/users/outboxemail/{email.pk}/delete/", {"post": "yes"}
+    )
+    assert deleted.status_code == 403
+    assert OutboxEmail.objects.count() == 1
