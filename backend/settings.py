@@ -320,6 +320,7 @@ USE_TZ = True
 # --- Static files (admin, browsable API, Swagger UI and ReDoc assets; no CDN) ------------------
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "backend" / "static"]  # what the apps' admins share
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

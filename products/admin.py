@@ -50,7 +50,7 @@ class ProductAdmin(admin.ModelAdmin):
     actions = ["activate", "deactivate"]
 
     class Media:
-        css = {"all": ["products/admin.css"]}
+        css = {"all": ["backend/changelist.css", "products/admin.css"]}
 
     @admin.action(description="Activate selected products (put them on sale)")
     def activate(self, request, queryset):

@@ -49,7 +49,7 @@ class UserAdmin(DjangoUserAdmin):
     actions = ["deactivate", "reactivate"]
 
     class Media:
-        css = {"all": ["users/admin.css"]}
+        css = {"all": ["backend/changelist.css"]}
 
     @admin.display(description="name", ordering="last_name")
     def full_name(self, user):
