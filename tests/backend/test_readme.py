@@ -143,7 +143,7 @@ def query(database: Path, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
-def wait_until_serving(server: subprocess.Popen, port: int, log: Path, what="make run") -> None:
+def wait_until_serving(server: subprocess.Popen, port: int, log: Path, what: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -156,16 +156,13 @@ def wait_until_serving(server: subprocess.Popen, port: int, log: Path, what="mak
     pytest.fail(f"`{what}` was not serving on port {port} after 60 s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def after_make_run(tmp_path_factory):
-    """`make run`, as the README says, on a SQLite file of its own and a free port; the server
-    (make, runserver and its autoreloader: one process group) is stopped by its id at the end."""
-    home = tmp_path_factory.mktemp("readme")
-    database, log, port = home / "db.sqlite3", home / "make-run.log", free_port()
-    environment = development_environment(database, PORT=str(port))
+def serve(command: str, environment: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    """Start `command` in a process group of its own (make, the server and its workers or
+    autoreloader), its output in `log`; once it answers /healthz on `port`. The caller stops
+    it with `os.killpg(server.pid, …)`."""
     with log.open("w") as output:
         server = subprocess.Popen(
-            ["bash", "-c", "make run"],
+            ["bash", "-c", command],
             cwd=BASE_DIR,
             env=environment,
             stdout=output,
@@ -173,7 +170,22 @@ def after_make_run(tmp_path_factory):
             start_new_session=True,
         )
     try:
-        wait_until_serving(server, port, log)
+        wait_until_serving(server, port, log, command)
+    except BaseException:
+        os.killpg(server.pid, signal.SIGTERM)
+        raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def after_make_run(tmp_path_factory):
+    """`make run`, as the README says, on a SQLite file of its own and a free port; the server
+    (make, runserver and its autoreloader: one process group) is stopped by its id at the end."""
+    home = tmp_path_factory.mktemp("readme")
+    database, log, port = home / "db.sqlite3", home / "make-run.log", free_port()
+    environment = development_environment(database, PORT=str(port))
+    server = serve("make run", environment, port, log)
+    try:
         yield {"database": database, "port": port, "log": log, "home": home}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -430,18 +442,8 @@ def test_make_serve_migrates_and_serves(tmp_path):
         BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY="1",
     )
-    log = tmp_path / "make-serve.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            ["bash", "-c", "make serve"],
-            cwd=BASE_DIR,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = serve("make serve", environment, port, tmp_path / "make-serve.log")
     try:
-        wait_until_serving(server, port, log, "make serve")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/products/", timeout=5) as r:
             assert json.load(r)["count"] == 0
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as ready:
