@@ -428,6 +428,7 @@ def assert_headings_are_summaries(headings: list[str], operations: list[dict]) -
     for heading in headings:
         assert heading not in operation_ids, heading
         assert not re.fullmatch(r"[a-z0-9_]+", heading), heading
+        assert "`" not in heading, heading  # a heading shows markdown as written
 
 
 def test_swagger_ui_heads_every_operation_with_its_summary(live_server, page, traffic):
