@@ -9,6 +9,7 @@ from rest_framework import filters as drf_filters
 from rest_framework.exceptions import ValidationError
 
 TIE_BREAKER = "-id"
+NO_NUL = r"^[^\x00]*$"
 
 
 class StrictBooleanField(forms.Field):
@@ -113,6 +114,7 @@ class SearchFilter(drf_filters.SearchFilter):
         for parameter in parameters:
             if description:
                 parameter["description"] = description
+            parameter["schema"] = {"type": "string", "pattern": NO_NUL}  # DRF refuses NUL: 400
         return parameters
 
 

@@ -181,3 +181,13 @@ def test_every_query_parameter_sent_empty_is_answered_as_not_sent(generated, adm
                 refused.append(f"{path}?{parameter['name']}= -> {response.status_code}")
 
     assert refused == []
+
+
+@pytest.mark.parametrize("resource", ["products", "users"])
+def test_a_search_may_hold_any_character_but_nul(generated, resource, admin_client):
+    parameters = generated["paths"][f"/api/v1/{resource}/"]["get"]["parameters"]
+    search = next(parameter for parameter in parameters if parameter["name"] == "search")
+    refused = admin_client.get(f"/api/v1/{resource}/", {"search": "a\x00b"})
+
+    assert search["schema"] == {"type": "string", "pattern": r"^[^\x00]*$"}
+    assert refused.status_code == 400
