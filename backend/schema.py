@@ -24,6 +24,8 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 
+from backend.filters import NO_NUL
+
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 ERROR_SCHEMA = {
@@ -169,8 +171,11 @@ class AutoSchema(openapi.AutoSchema):
 
     def _map_basic_serializer(self, serializer, direction):
         """Every field of a response body is always present (null where it has no value), so
-        every one is required: generated clients then type them as always there."""
+        every one is required: generated clients then type them as always there. A request's
+        strings say they hold no NUL."""
         schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request":
+            _say_strings_hold_no_nul(serializer, schema.get("properties", {}))
         if direction == "response" and schema.get("properties"):
             schema["required"] = sorted(schema["properties"])
         return schema
@@ -287,3 +292,13 @@ class AutoSchema(openapi.AutoSchema):
         )
         self.registry.register_on_missing(component)
         return component.ref
+
+
+def _say_strings_hold_no_nul(serializer, properties: dict) -> None:
+    """DRF refuses a NUL in every string a request sends; a string field with no pattern of its
+    own (one excludes NUL already) says so with one."""
+    for name, field in serializer.fields.items():
+        schema = properties.get(name)
+        is_text = isinstance(schema, dict) and schema.get("type") == "string"
+        if isinstance(field, serializers.CharField) and is_text and "pattern" not in schema:
+            schema["pattern"] = NO_NUL

@@ -191,3 +191,22 @@ def test_a_search_may_hold_any_character_but_nul(generated, resource, admin_clie
 
     assert search["schema"] == {"type": "string", "pattern": r"^[^\x00]*$"}
     assert refused.status_code == 400
+
+
+def test_every_string_a_request_sends_excludes_nul(generated):
+    """DRF refuses a NUL in any string: a request body's string fields say so, with a pattern
+    of their own or `^[^\\x00]*$` (Schemathesis sends NULs where a schema allows them)."""
+    bodies = {
+        name: component
+        for name, component in generated["components"]["schemas"].items()
+        if name.endswith("Request")
+    }
+    assert bodies
+    unbounded = [
+        f"{name}.{field}"
+        for name, component in bodies.items()
+        for field, schema in component.get("properties", {}).items()
+        if schema.get("type") == "string" and "pattern" not in schema
+    ]
+
+    assert unbounded == []

@@ -130,3 +130,26 @@ def test_log_in_with_a_look_alike_finds_the_account(alice):
     )
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("username", ["bob\n", " bob", "bob\t"], ids=["newline", "space", "tab"])
+def test_a_username_with_surrounding_whitespace_is_refused_not_trimmed(api_client, username):
+    """The schema's pattern refuses it, so the API does too (DRF would trim it to `bob`)."""
+    body = {"username": username, "email": "bob@example.com", "password": DEFAULT_PASSWORD}
+
+    response = api_client.post(REGISTER_URL, body, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["username"]
+    assert not User.objects.exists()
+
+
+def test_a_username_change_with_surrounding_whitespace_is_refused(customer):
+    before = User.objects.values().get(pk=customer.pk)
+    body = {"username": "carol2\n", "current_password": DEFAULT_PASSWORD}
+
+    response = as_user(customer).patch(ME_URL, body, format="multipart")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["username"]
+    assert User.objects.values().get(pk=customer.pk) == before
