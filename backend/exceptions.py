@@ -78,9 +78,14 @@ def _detail_and_code(response: Response) -> Response:
     if isinstance(response.data, dict) and "detail" in response.data:
         detail = response.data["detail"]
         code = response.data.get("code") or getattr(detail, "code", None)
-        code = code or code_for_status(response.status_code)
-        response.data = {"detail": str(detail), "code": str(code)}
+        response.data = error_body(detail, response.status_code, code)
     return response
+
+
+def error_body(detail, status_code: int, code=None) -> dict:
+    """The one shape of a request-level error: its message, and the code it was raised with
+    (else the one its status means)."""
+    return {"detail": str(detail), "code": str(code or code_for_status(status_code))}
 
 
 def code_for_status(status_code: int) -> str:

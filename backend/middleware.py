@@ -12,7 +12,7 @@ from django.urls import is_valid_path
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
-from backend.exceptions import code_for_status
+from backend.exceptions import error_body
 from backend.renderers import JSONRenderer
 
 API_PREFIX = "/api/"
@@ -26,7 +26,7 @@ def json_error(status: int, detail: str | None = None) -> JsonResponse:
     """The `{"detail", "code"}` an API error has, for one answered outside DRF's views."""
     if detail is None:
         detail = "Internal server error." if status >= 500 else f"{HTTPStatus(status).phrase}."
-    return JsonResponse({"detail": detail, "code": code_for_status(status)}, status=status)
+    return JsonResponse(error_body(detail, status), status=status)
 
 
 class ApiJsonErrorsMiddleware:
@@ -123,7 +123,7 @@ def _as_json(response) -> HttpResponse:
     if isinstance(response, Response) and isinstance(response.data, dict):
         data = response.data
         if "detail" in data:  # without what an HTML renderer added (`status_code`)
-            data = {"detail": data["detail"], "code": data["code"]}
+            data = error_body(data["detail"], response.status_code, data.get("code"))
         body = JSONRenderer().render(data)
         return HttpResponse(body, status=response.status_code, content_type="application/json")
     return json_error(response.status_code, _detail_for(response.status_code))
