@@ -1,4 +1,7 @@
-"""The user model: Django's, with a required email and case-insensitive uniqueness."""
+"""The user model: Django's, with a required email and case-insensitive uniqueness; its API
+sessions and its second factor."""
+
+import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AbstractUser
@@ -6,6 +9,7 @@ from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core import validators
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.deconstruct import deconstructible
 
@@ -68,6 +72,14 @@ class User(AbstractUser):
         error_messages={"unique": USERNAME_TAKEN},
     )
     email = models.EmailField("email address", max_length=254)
+    email_verified = models.BooleanField(
+        default=False, help_text="Whether the owner has opened a link sent to this address."
+    )
+    pending_email = models.EmailField(
+        max_length=254,
+        blank=True,
+        help_text="A new address waiting for its link to be opened; the old one stays in force.",
+    )
     session_epoch = models.PositiveIntegerField(
         default=0,
         editable=False,
@@ -141,3 +153,93 @@ class OutboxEmail(models.Model):
 
     def __str__(self):
         return f"{self.subject} → {', '.join(self.recipients)}"
+
+
+class SessionQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(ended_at__isnull=True)
+
+
+class Session(models.Model):
+    """One log-in: the refresh token it began with, every one rotated from it, and their access
+    tokens all carry its id (users.tokens), so ending it refuses them all from the next
+    request on (users.sessions)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_sessions")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    user_agent = models.CharField(max_length=255, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.CharField(
+        max_length=32, blank=True, help_text="Why it ended: logout, revoked, password, …"
+    )
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "session"
+        verbose_name_plural = "sessions"
+        ordering = ["-last_used_at", "id"]
+        indexes = [
+            # The session list and "end every session": only live rows are in it.
+            models.Index(
+                fields=["user", "-last_used_at"],
+                condition=models.Q(ended_at__isnull=True),
+                name="session_live_by_user_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class TOTPDevice(models.Model):
+    """A user's authenticator app. Enrolment stores the secret unconfirmed; two-factor is on
+    once a code from the app has confirmed it."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp")
+    secret = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_used_step = models.BigIntegerField(
+        null=True, blank=True, help_text="The last time step a code was accepted for (no reuse)."
+    )
+
+    class Meta:
+        verbose_name = "authenticator app"
+        verbose_name_plural = "authenticator apps"
+
+    def __str__(self):
+        return f"{self.user}: {'on' if self.confirmed_at else 'enrolling'}"
+
+
+class RecoveryCode(models.Model):
+    """A single-use code that stands in for the authenticator app; only its hash is kept."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.user}: recovery code{' (used)' if self.used_at else ''}"
+
+
+class LoginChallenge(models.Model):
+    """The half-finished log-in of a two-factor user: a correct password made it, a code
+    finishes it, once, within minutes. Only the hash of the challenge string is kept."""
+
+    key_hash = models.CharField(max_length=64, primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.user}: log-in challenge until {self.expires_at:%H:%M:%S}"
