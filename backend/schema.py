@@ -91,7 +91,7 @@ class SessionJWTScheme(SimpleJWTScheme):
     """The bearer scheme for the project's subclass of simplejwt's authentication (the
     contrib extension matches simplejwt's class only)."""
 
-    target_class = "users.tokens.JWTAuthentication"
+    target_class = "users.authentication.JWTAuthentication"
 
 
 class PlainDecimalField(OpenApiSerializerFieldExtension):
@@ -249,7 +249,18 @@ class AutoSchema(openapi.AutoSchema):
         return declared.get(key, {})
 
     def _accepts_body(self) -> bool:
+        if self.method == "DELETE":
+            return self._documented().get("request") is not None
         return self.method in {"POST", "PUT", "PATCH"} and self.get_request_serializer() is not None
+
+    def _get_request_body(self, direction="request"):
+        """spectacular describes bodies of POST, PUT and PATCH only; a DELETE that documents one
+        (closing an account takes the password) gets it described the same way."""
+        if not (self.method == "DELETE" and self._accepts_body()):
+            return super()._get_request_body(direction)
+        component = self.resolve_serializer(self.get_request_serializer(), direction)
+        content = {media_type: {"schema": component.ref} for media_type in self.map_parsers()}
+        return {"content": content, "required": True}
 
     def _validates_query(self) -> bool:
         """A filtered or paginated list refuses a malformed parameter (`page_size` included)."""

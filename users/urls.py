@@ -1,9 +1,10 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from users.views import accounts, auth
+from users.views import accounts, auth, sessions
 
 router = SimpleRouter(use_regex_path=False)
+router.register("users/me/sessions", sessions.SessionViewSet, basename="session")
 router.register("users", accounts.UserViewSet, basename="user")
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("auth/token/refresh/", auth.TokenRefreshView.as_view(), name="auth-token-refresh"),
     path("auth/token/verify/", auth.TokenVerifyView.as_view(), name="auth-token-verify"),
     path("auth/logout/", auth.LogoutView.as_view(), name="auth-logout"),
+    path("auth/logout-all/", sessions.LogoutAllView.as_view(), name="auth-logout-all"),
     path("auth/password-reset/", auth.PasswordResetView.as_view(), name="auth-password-reset"),
     path(
         "auth/password-reset/confirm/",

@@ -279,6 +279,7 @@ def write_operations():
         ("PUT", "/api/v1/users/me/", "customer"),
         ("PATCH", "/api/v1/users/me/", "customer"),
         ("POST", "/api/v1/users/me/password/", "customer"),
+        ("DELETE", "/api/v1/users/me/", "customer"),
     ]
 
 
