@@ -25,6 +25,10 @@ issues, and generated values only ever reach their 400 and 401 answers:
 - users/me/password gets its caller's current password. It runs as a helper with that helper's
   own token: with the editor's, a valid new password would really change the editor's, which
   the other end-to-end tests log in with. The helper's password is followed from each 204;
+- logging out everywhere and ending a session run as a helper of their own (with the editor's
+  token they would end the run's session); ending a session gets, for half the cases, the id of a
+  new session of that helper; closing the account runs as another helper, gets its password, and
+  the harness registers it again after each 204;
 - PUT and PATCH /users/me/ get the editor's current password, without which a new username or
   email is refused, and a username and an email no account has (as register does);
 - register, reset/confirm and users/me/password get a new password Django's validators accept
@@ -78,6 +82,17 @@ PASSWORD_RESET_CONFIRM = "POST /api/v1/auth/password-reset/confirm/"
 PASSWORD_CHANGE = "POST /api/v1/users/me/password/"
 REGISTER = "POST /api/v1/auth/register/"
 PROFILE_WRITES = ("PUT /api/v1/users/me/", "PATCH /api/v1/users/me/")
+LOGOUT_ALL = "POST /api/v1/auth/logout-all/"
+CLOSE_ACCOUNT = "DELETE /api/v1/users/me/"
+END_SESSION = "DELETE /api/v1/users/me/sessions/{id}/"
+# Operations run with a helper's token rather than the editor's: a password change, and what
+# ends the caller's sessions or account (which would end the run's own session).
+RUN_AS = {
+    PASSWORD_CHANGE: "password",
+    LOGOUT_ALL: "sessions",
+    END_SESSION: "sessions",
+    CLOSE_ACCOUNT: "closing",
+}
 
 LOCK = threading.RLock()
 HTTP = requests.Session()
@@ -142,7 +157,7 @@ HELPERS = {
     role: Account(
         f"fuzz-{role}-{RUN}", f"fuzz-{role}-{RUN}@example.com", f"{role.title()}-helper-pass-7"
     )
-    for role in ("tokens", "password", "reset")
+    for role in ("tokens", "password", "reset", "sessions", "closing")
 }
 _registered = False
 
@@ -152,20 +167,19 @@ def helper(role: str) -> Account:
     with LOCK:
         if not _registered:
             for account in HELPERS.values():
-                answer = _call(
-                    "POST",
-                    "/auth/register/",
-                    {
-                        "username": account.username,
-                        "email": account.email,
-                        "password": account.password,
-                    },
-                )
-                if answer.status_code != 201:
-                    raise HarnessError(f"cannot register {account.username}: {answer.text}")
-                account.id = answer.json()["id"]
+                register(account)
             _registered = True
         return HELPERS[role]
+
+
+def register(account: Account) -> None:
+    """Make the account (again, once a case closed it)."""
+    credentials = {"username": account.username, "email": account.email}
+    answer = _call("POST", "/auth/register/", credentials | {"password": account.password})
+    if answer.status_code != 201:
+        raise HarnessError(f"cannot register {account.username}: {answer.text}")
+    account.id = answer.json()["id"]
+    account.pair = None
 
 
 def repair(account: Account) -> None:
@@ -203,6 +217,13 @@ def reset_link(account: Account) -> tuple[str, str]:
         if attempt == 0:
             repair(account)  # deactivated or re-addressed by the fuzzer: no mail was sent
     raise HarnessError(f"no reset mail for {account.email} in {MAIL_DIR}")
+
+
+def other_session_id(account: Account) -> str:
+    """The id of a new session of `account` (a log-in of its own), for the case to end."""
+    access = fresh_pair(account)["access"]
+    listed = _call("GET", "/users/me/sessions/?page_size=100", token=access).json()["results"]
+    return next(session["id"] for session in listed if session["current"])
 
 
 def _links(account: Account) -> list[tuple[str, str]]:
@@ -275,6 +296,8 @@ def _inject_secrets(label: str, body: dict) -> None:
             body["uid"], body["token"] = reset_link(helper("reset"))
         elif label == PASSWORD_CHANGE and _has_string(body, "current_password"):
             body["current_password"] = helper("password").password
+    elif label == CLOSE_ACCOUNT and _has_string(body, "password"):
+        body["password"] = helper("closing").password
 
 
 def _inject_etags(case) -> None:
@@ -308,16 +331,24 @@ def before_call(context, case, kwargs):
         _inject_etags(case)
         if isinstance(case.body, dict) and _chosen(case.body, "inject"):
             _inject_secrets(case.operation.label, case.body)
+        path = case.path_parameters
+        if case.operation.label == END_SESSION and path and _chosen(path, "session"):
+            path["id"] = other_session_id(helper("sessions"))
 
 
 @schemathesis.hook
 def after_call(context, case, response):
-    if case.operation.label != PASSWORD_CHANGE:
+    label = case.operation.label
+    if label not in RUN_AS:
         return
     with LOCK:
-        account = helper("password")
-        if response.status_code == 204:
+        account = helper(RUN_AS[label])
+        if label == PASSWORD_CHANGE and response.status_code == 204:
             account.password = case.body["new_password"]
+        elif label == LOGOUT_ALL and response.status_code == 204:
+            account.pair = None  # its own session ended with the others
+        elif label == CLOSE_ACCOUNT and response.status_code == 204:
+            register(account)
         elif response.status_code == 401 and account.pair is not None:
             # Either the case sent a broken Authorization header on purpose, or the fuzzer
             # deactivated the helper through PATCH /users/{id}/ and its tokens stopped at once.
@@ -333,9 +364,8 @@ class Tokens:
 
     def get(self, case, context):
         with LOCK:
-            if context.operation.label == PASSWORD_CHANGE:
-                return helper("password").access_token()
-            return EDITOR.access_token()
+            role = RUN_AS.get(context.operation.label)
+            return helper(role).access_token() if role else EDITOR.access_token()
 
     def set(self, case, data, context):
         if case.headers is None:
