@@ -67,7 +67,7 @@ def test_every_operation_documents_its_errors():
             statuses = set(operation["responses"])
             assert "503" in statuses, f"{method} {path}"
             assert any(s.startswith("2") for s in statuses), f"{method} {path}"
-            if method in {"post", "put", "patch"}:
+            if "requestBody" in operation:  # a POST may take none (starting an enrolment)
                 assert {"400", "413", "415"} <= statuses, f"{method} {path}"
 
 

@@ -14,6 +14,7 @@ from rest_framework_simplejwt.tokens import UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from backend.fields import StrictCharField, StrictEmailField
+from users import mfa
 from users.models import User
 from users.serializers.accounts import check_password_strength, password_field
 from users.tokens import (
@@ -69,6 +70,7 @@ class TokenObtainSerializer(jwt_serializers.TokenObtainSerializer):
 
     def validate(self, attrs):
         super().validate(attrs)  # authenticates: self.user, or 401
+        mfa.require_second_factor(self.user)  # two-factor users: 401 with a challenge
         if api_settings.UPDATE_LAST_LOGIN:
             update_last_login(None, self.user)
         return TokenPairSerializer.of(self.get_token(self.user))
