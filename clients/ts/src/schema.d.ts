@@ -477,7 +477,7 @@ export interface components {
         Error: {
             /** @description What went wrong, for people. */
             detail: string;
-            /** @description What went wrong, for programs: DRF's codes (`not_authenticated`, `authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`, `not_acceptable`, `unsupported_media_type`, `throttled`, `parse_error`, …) and `token_expired` (refresh the token), `token_not_valid`, `session_ended` (log in again), `precondition_failed`, `conflict`, `payload_too_large`, `service_unavailable`, `server_error`. */
+            /** @description What went wrong, for programs: DRF's codes (`not_authenticated`, `authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`, `not_acceptable`, `unsupported_media_type`, `throttled`, `parse_error`, …) and `token_expired` (refresh the token), `token_not_valid`, `session_ended` (log in again), `mfa_required` (finish the log-in with its `challenge`), `precondition_failed`, `conflict`, `payload_too_large`, `service_unavailable`, `server_error`. */
             code: string;
         };
         LogoutRequest: {
