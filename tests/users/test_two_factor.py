@@ -214,6 +214,7 @@ def test_a_two_factor_password_log_in_is_401_mfa_required_with_a_challenge_and_n
     assert set(body) == {"detail", "code", "challenge"}
     assert body["code"] == "mfa_required"
     assert len(body["challenge"]) >= 43
+    assert response["WWW-Authenticate"].startswith("Bearer")
     assert not OutstandingToken.objects.filter(user=customer).exists()
     stored = LoginChallenge.objects.get(user=customer)
     assert stored.key_hash != body["challenge"]
