@@ -1,8 +1,6 @@
 """STAND-IN until the lead's users/sessions.py lands on main (replaced at the merge): the
 interface two-factor log-in calls, on today's refresh-token blacklist."""
 
-from django.contrib.auth.models import update_last_login
-
 from users import services
 from users.tokens import REFRESH_JTI_CLAIM, SessionRefreshToken
 
@@ -10,7 +8,6 @@ from users.tokens import REFRESH_JTI_CLAIM, SessionRefreshToken
 def log_in(user, request) -> dict:
     from users.serializers.auth import TokenPairSerializer
 
-    update_last_login(None, user)
     return TokenPairSerializer.of(SessionRefreshToken.for_user(user))
 
 

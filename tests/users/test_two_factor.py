@@ -244,6 +244,18 @@ def test_the_challenge_and_a_code_give_the_tokens(customer, two_factor, clock):
     assert me.json()["mfa_enabled"] is True
 
 
+def test_the_last_log_in_is_when_the_code_is_given_not_the_password(customer, two_factor, clock):
+    challenge = challenge_of()
+    customer.refresh_from_db()
+    after_password = customer.last_login
+
+    finish(challenge, code=code(two_factor, clock))
+
+    customer.refresh_from_db()
+    assert after_password is None
+    assert customer.last_login is not None
+
+
 def test_the_whole_journey_enrol_confirm_log_in_finish(customer, carol_client, clock):
     secret, _ = enrol_and_confirm(carol_client, clock)
 
