@@ -92,7 +92,7 @@ class SessionJWTScheme(SimpleJWTScheme):
     """The bearer scheme for the project's subclass of simplejwt's authentication (the
     contrib extension matches simplejwt's class only)."""
 
-    target_class = "users.tokens.JWTAuthentication"
+    target_class = "users.authentication.JWTAuthentication"
 
 
 class PlainDecimalField(OpenApiSerializerFieldExtension):
@@ -250,27 +250,18 @@ class AutoSchema(openapi.AutoSchema):
         return declared.get(key, {})
 
     def _accepts_body(self) -> bool:
-        return self._takes_body() and self.get_request_serializer() is not None
-
-    def _takes_body(self) -> bool:
-        """POST, PUT and PATCH; a DELETE only when its view documents a `request` (a password
-        that confirms it)."""
         if self.method == "DELETE":
-            return "request" in self._documented()
-        return self.method in {"POST", "PUT", "PATCH"}
+            return self._documented().get("request") is not None
+        return self.method in {"POST", "PUT", "PATCH"} and self.get_request_serializer() is not None
 
     def _get_request_body(self, direction="request"):
-        """drf-spectacular describes a body for POST, PUT and PATCH only: a DELETE that takes one
-        is described as a POST would be, with the body the DELETE documents."""
-        if not (self.method == "DELETE" and self._takes_body()):
+        """spectacular describes bodies of POST, PUT and PATCH only; a DELETE that documents one
+        (closing an account takes the password) gets it described the same way."""
+        if not (self.method == "DELETE" and self._accepts_body()):
             return super()._get_request_body(direction)
-        serializer = self.get_request_serializer()
-        self.method, self.get_request_serializer = "POST", lambda: serializer
-        try:
-            return super()._get_request_body(direction)
-        finally:
-            self.method = "DELETE"
-            del self.get_request_serializer
+        component = self.resolve_serializer(self.get_request_serializer(), direction)
+        content = {media_type: {"schema": component.ref} for media_type in self.map_parsers()}
+        return {"content": content, "required": True}
 
     def _validates_query(self) -> bool:
         """A filtered or paginated list refuses a malformed parameter (`page_size` included)."""

@@ -162,6 +162,10 @@ else:
 # Catalog list pages and counts, shared by every process until the next catalog write. Off
 # without Redis: separate processes' memory caches could not tell each other about writes.
 API_CACHE_SECONDS = env.int("API_CACHE_SECONDS", default=300 if REDIS_URL else 0)
+# Whether a session's state (live or ended) is kept in the cache, so an authenticated request
+# needs no query for it (users.sessions). Only a cache every process shares can be told that a
+# session ended elsewhere: without Redis the database answers.
+SESSION_STATE_IN_CACHE = bool(REDIS_URL)
 
 # --- Authentication and passwords --------------------------------------------------------------
 
@@ -193,7 +197,7 @@ TOTP_ISSUER = env.str("TOTP_ISSUER", default="Catalog")
 REST_FRAMEWORK = {
     # JWT first: DRF takes WWW-Authenticate from the first class, so anonymous refusals are 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "users.tokens.JWTAuthentication",  # simplejwt's, refusing ended sessions
+        "users.authentication.JWTAuthentication",  # simplejwt's, refusing ended sessions
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -3,8 +3,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 
 from backend.admin_columns import with_compact_timestamps
-from users import mfa, services
-from users.models import OutboxEmail, User
+from users import mfa, services, sessions
+from users.models import OutboxEmail, Session, User
 from users.permissions import may_change
 
 
@@ -14,12 +14,31 @@ class RevokingPasswordChangeForm(AdminPasswordChangeForm):
     def save(self, commit=True):
         user = super().save(commit=commit)
         if commit:
-            services.blacklist_refresh_tokens(user=user)
+            sessions.end_all(user, reason="password set by staff")
         return user
+
+
+class LiveSessionInline(admin.TabularInline):
+    """The user's live API sessions on their page; they are ended from the sessions list."""
+
+    model = Session
+    fields = ("user_agent", "ip", "created_at", "last_used_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "live sessions (end them from the Sessions list: select, then the action)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).live()
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    inlines = [LiveSessionInline]
     add_fieldsets = (
         (
             None,
@@ -64,6 +83,10 @@ class UserAdmin(DjangoUserAdmin):
         """On or off only: the secret and the recovery codes never show."""
         return user.mfa_enabled
 
+    def get_inlines(self, request, obj):
+        """Sessions on an existing user's page; a new user has none."""
+        return self.inlines if obj is not None else []
+
     def has_change_permission(self, request, obj=None):
         """As in the API: nobody changes a user who holds a permission they lack (the page is
         then read-only)."""
@@ -85,7 +108,7 @@ class UserAdmin(DjangoUserAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data and not obj.is_active:
-            services.end_all_sessions(user=obj)
+            sessions.end_everywhere(obj, reason="deactivated")
 
     @admin.action(
         description="Deactivate selected users (ends their sessions)", permissions=["change"]
@@ -126,6 +149,38 @@ class UserAdmin(DjangoUserAdmin):
     @staticmethod
     def _changeable(request, queryset) -> list[User]:
         return [user for user in queryset if may_change(request.user, user)]
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    """Everyone's API sessions. Staff who may change a user end that user's sessions with the
+    action: the device is logged out from its next request on (users.sessions.end). Rows are
+    never deleted here: a deleted row would not tell the other instances' caches."""
+
+    list_display = ("user", "user_agent", "ip", "created_at", "last_used_at", "ended_at")
+    list_display += ("ended_by",)
+    list_filter = (("ended_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("user",)
+    search_fields = ("user__username", "user__email", "ip")
+    fields = ("user", "user_agent", "ip", "created_at", "last_used_at", "ended_at", "ended_by")
+    readonly_fields = fields
+    ordering = ("-last_used_at",)
+    actions = ["end_sessions"]
+
+    @admin.action(
+        description="End selected sessions (logs the devices out)", permissions=["change"]
+    )
+    def end_sessions(self, request, queryset):
+        users = {session.user for session in queryset.select_related("user")}
+        allowed = [user.pk for user in users if may_change(request.user, user)]
+        ended = sessions.end(queryset.filter(user__in=allowed), reason="ended by staff")
+        self.message_user(request, f"Ended {ended} session(s).", messages.SUCCESS)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(OutboxEmail)

@@ -1,21 +1,22 @@
-"""Writes that span models: passwords and accounts together with the refresh tokens they end."""
+"""Writes that span models: passwords and accounts together with the sessions they end."""
 
 import logging
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from users import mail
+from backend.exceptions import Conflict
+from users import mail, sessions
 from users.models import User
 
 logger = logging.getLogger(__name__)
 
+LAST_SUPERUSER = (
+    "You are the last active superuser: make another account a superuser before closing this one."
+)
 RESET_SUBJECT = "Reset your password"
 RESET_BODY = """Someone asked to reset the password of the account {username}.
 
@@ -35,56 +36,44 @@ your account.
 """
 
 
-def blacklist_refresh_tokens(*, user: User, keep_jti: str | None = None) -> int:
-    """End the user's logins: every unexpired refresh token is blacklisted (but `keep_jti`).
-
-    Access tokens already issued live out their few minutes; a deactivated user's stop at once
-    and for good (`end_all_sessions`)."""
-    live = OutstandingToken.objects.filter(
-        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
-    )
-    if keep_jti:
-        live = live.exclude(jti=keep_jti)
-    revoked = [BlacklistedToken(token=token) for token in live]
-    BlacklistedToken.objects.bulk_create(revoked, ignore_conflicts=True)
-    return len(revoked)
-
-
 @transaction.atomic
-def change_password(*, user: User, new_password: str, keep_jti: str | None = None) -> None:
-    """The user's other sessions end; the one that made the change (`keep_jti`) goes on."""
+def change_password(*, user: User, new_password: str, keep_session=None) -> None:
+    """The user's other sessions end; the one that made the change (`keep_session`) goes on."""
     user.set_password(new_password)
     user.save(update_fields=["password"])
-    blacklist_refresh_tokens(user=user, keep_jti=keep_jti)
+    sessions.end_all(user, keep=keep_session, reason="password changed")
 
 
 @transaction.atomic
 def reset_password(*, user: User, new_password: str) -> None:
-    """A reset means the old password may have leaked: end every login it made."""
+    """A reset means the old password may have leaked: end every session it made."""
     user.set_password(new_password)
     user.save(update_fields=["password"])
-    blacklist_refresh_tokens(user=user)
-
-
-@transaction.atomic
-def end_all_sessions(*, user: User) -> None:
-    """Every login of the user ends for good: refresh tokens are blacklisted, and the session
-    epoch rises, so access tokens and browser sessions from before are refused from the next
-    request on, even after a reactivation (users.tokens.JWTAuthentication,
-    User._get_session_auth_hash)."""
-    User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
-    user.refresh_from_db(fields=["session_epoch"])
-    blacklist_refresh_tokens(user=user)
+    sessions.end_all(user, reason="password reset")
 
 
 @transaction.atomic
 def set_active(*, user: User, is_active: bool) -> None:
-    """Deactivation ends every login at once and for good; reactivation lets the user log in
+    """Deactivation ends every log-in at once and for good; reactivation lets the user log in
     again, with new tokens only."""
     user.is_active = is_active
     user.save(update_fields=["is_active"])
     if not is_active:
-        end_all_sessions(user=user)
+        sessions.end_everywhere(user, reason="deactivated")
+
+
+@transaction.atomic
+def delete_account(*, user: User) -> None:
+    """Close the account: its sessions end everywhere, then it is gone. The last active
+    superuser stays (409): nobody could manage the site after. The superusers' rows are locked
+    first, so two of the last two closing at once cannot both go."""
+    if user.is_superuser and user.is_active:
+        superusers = User.objects.select_for_update().filter(is_superuser=True, is_active=True)
+        if set(superusers.values_list("pk", flat=True)) <= {user.pk}:
+            raise Conflict(LAST_SUPERUSER)
+    sessions.end_everywhere(user, reason="account deleted")
+    user.delete()
+    logger.info("User %s closed their account", user.pk)
 
 
 def notify_email_change(*, user: User, old_email: str) -> None:

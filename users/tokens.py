@@ -1,27 +1,16 @@
-"""JWT refresh tokens that revoke: one-use rotation, logout and revocation on the blacklist;
-and tokens that die with the sessions of their user (deactivation), for good."""
+"""JWT tokens of API sessions: each carries its session's id (`sid`); refresh tokens are spent
+once (rotation and logout, on simplejwt's blacklist), and a refused token says why."""
 
 from django.db import IntegrityError, transaction
-from rest_framework_simplejwt import authentication
-from rest_framework_simplejwt.exceptions import (
-    AuthenticationFailed,
-    ExpiredTokenError,
-    InvalidToken,
-    TokenError,
-)
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
-# Access tokens carry the jti of the refresh token they came from, so "revoke my other
-# sessions" (a password change) can tell the caller's own session from the rest.
-REFRESH_JTI_CLAIM = "rjti"
+# The session a token belongs to (users.sessions); access tokens copy it from their refresh token.
+SESSION_ID_CLAIM = "sid"
 TOKEN_ALREADY_USED = "Token is blacklisted"
 TOKEN_INVALID = "Token is invalid"
-# Every token carries the user's session epoch when it was issued; deactivation raises the epoch,
-# so tokens issued before it stay refused after a reactivation (their signature and lifetime
-# alone would make them good again).
-SESSION_EPOCH_CLAIM = "sep"
 SESSION_ENDED = "This session has ended. Log in again."
 # Error codes a client acts on (API.md, "Error codes"): refresh, or log in again.
 TOKEN_EXPIRED = "token_expired"
@@ -36,18 +25,16 @@ def refused(exc: TokenError) -> InvalidToken:
     return InvalidToken(exc.args[0], code=code)
 
 
+def session_ended() -> InvalidToken:
+    return InvalidToken(SESSION_ENDED, code=SESSION_ENDED_CODE)
+
+
 class SessionRefreshToken(RefreshToken):
     @classmethod
-    def for_user(cls, user):
-        token = super().for_user(user)
-        token[SESSION_EPOCH_CLAIM] = user.session_epoch  # copied into its access tokens
+    def for_session(cls, user, session_id):
+        token = cls.for_user(user)
+        token[SESSION_ID_CLAIM] = str(session_id)  # copied into its access tokens
         return token
-
-    @property
-    def access_token(self):
-        access = super().access_token
-        access[REFRESH_JTI_CLAIM] = self[api_settings.JTI_CLAIM]
-        return access
 
 
 def read_refresh_token(raw: str) -> SessionRefreshToken:
@@ -72,34 +59,3 @@ def spend_refresh_token(token: SessionRefreshToken) -> None:
             BlacklistedToken.objects.create(token=outstanding)
     except IntegrityError as exc:
         raise InvalidToken(TOKEN_ALREADY_USED) from exc
-
-
-def is_current(token, user) -> bool:
-    """Whether the token was issued in the user's current session epoch (tokens issued before
-    epochs existed carry none: epoch 0)."""
-    return token.get(SESSION_EPOCH_CLAIM, 0) == user.session_epoch
-
-
-class JWTAuthentication(authentication.JWTAuthentication):
-    """simplejwt's bearer authentication, saying why a token is refused (`token_expired`,
-    `token_not_valid`, `session_ended`) and refusing tokens from an ended session epoch. The
-    epoch is on the user row it loads anyway: no extra query."""
-
-    def get_validated_token(self, raw_token):
-        """Only access tokens authenticate (simplejwt's AUTH_TOKEN_CLASSES default)."""
-        try:
-            return AccessToken(raw_token)
-        except TokenError as exc:
-            raise refused(exc) from exc
-
-    def get_user(self, validated_token):
-        """A deactivated or deleted account's sessions have ended, as has an old epoch's."""
-        try:
-            user = super().get_user(validated_token)
-        except AuthenticationFailed as exc:  # simplejwt's: the code sits beside the detail
-            if exc.detail.get("code") in ("user_inactive", "user_not_found"):
-                raise AuthenticationFailed(SESSION_ENDED, code=SESSION_ENDED_CODE) from exc
-            raise
-        if not is_current(validated_token, user):
-            raise AuthenticationFailed(SESSION_ENDED, code=SESSION_ENDED_CODE)
-        return user

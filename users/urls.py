@@ -1,9 +1,10 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from users.views import accounts, auth, mfa
+from users.views import accounts, auth, mfa, sessions
 
 router = SimpleRouter(use_regex_path=False)
+router.register("users/me/sessions", sessions.SessionViewSet, basename="session")
 router.register("users", accounts.UserViewSet, basename="user")
 
 urlpatterns = [
@@ -13,6 +14,7 @@ urlpatterns = [
     path("auth/token/verify/", auth.TokenVerifyView.as_view(), name="auth-token-verify"),
     path("auth/token/mfa/", mfa.TokenMFAView.as_view(), name="auth-token-mfa"),
     path("auth/logout/", auth.LogoutView.as_view(), name="auth-logout"),
+    path("auth/logout-all/", sessions.LogoutAllView.as_view(), name="auth-logout-all"),
     path("auth/password-reset/", auth.PasswordResetView.as_view(), name="auth-password-reset"),
     path(
         "auth/password-reset/confirm/",

@@ -17,6 +17,7 @@ from users.views.accounts import MeView
 REGISTER_URL = "/api/v1/auth/register/"
 TOKEN_URL = "/api/v1/auth/token/"
 ME_URL = "/api/v1/users/me/"
+SESSIONS_URL = "/api/v1/users/me/sessions/"
 INTERNAL_ERROR = {"detail": "Internal server error.", "code": "server_error"}
 
 
@@ -98,7 +99,7 @@ def test_a_write_to_a_path_without_its_trailing_slash_is_not_a_server_error(
     assert response.status_code < 500, response.content
 
 
-@pytest.mark.parametrize(("method", "path"), [("delete", ME_URL), ("post", ME_URL)])
+@pytest.mark.parametrize(("method", "path"), [("delete", SESSIONS_URL), ("post", ME_URL)])
 def test_a_method_the_endpoint_does_not_take_is_json_405(customer_client, method, path):
     response = getattr(customer_client, method)(path, {}, format="json")
 
@@ -110,7 +111,7 @@ def test_a_method_the_endpoint_does_not_take_is_json_405(customer_client, method
 def test_a_method_the_endpoint_does_not_take_is_json_405_in_debug_too(settings, customer_client):
     settings.DEBUG = True
 
-    response = customer_client.delete(ME_URL)
+    response = customer_client.delete(SESSIONS_URL)
 
     assert_detail_error(response, 405)
 

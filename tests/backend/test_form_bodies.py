@@ -289,6 +289,7 @@ def write_operations():
         ("POST", "/api/v1/users/me/password/", "customer"),
         ("POST", "/api/v1/users/me/mfa/totp/confirm/", "customer"),
         ("DELETE", "/api/v1/users/me/mfa/totp/", "two_factor"),
+        ("DELETE", "/api/v1/users/me/", "customer"),
     ]
 
 

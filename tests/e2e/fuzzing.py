@@ -26,7 +26,7 @@ issues, and generated values only ever reach their 400 and 401 answers:
   own token: with the editor's, a valid new password would really change the editor's, which
   the other end-to-end tests log in with. The helper's password is followed from each 204;
 - PUT and PATCH /users/me/ get the editor's current password, without which a new username or
-  email is refused;
+  email is refused, and a username and an email no account has (as register does);
 - register, reset/confirm and users/me/password get a new password Django's validators accept
   (generated ones shrink towards "0" and are refused as too short, so the 201 and 204 answers
   would go untested); register also gets a username and an email no account has (the generated
@@ -238,12 +238,15 @@ def _strong_password(body: dict) -> str:
 
 
 def _fresh_identity(body: dict) -> None:
-    """A username and an email no account has yet: the generated username (an invalid one stays
-    invalid) with a suffix unique to this run and registration, where it fits."""
+    """A username and an email no account has yet, for those of the two the case sends as
+    strings: the generated username (an invalid one stays invalid) with a suffix unique to this
+    run and request, where it fits. Generated ones shrink towards "0" and "0@0.com", which the
+    first registration or rename takes: every later PUT would be refused as a clash."""
     suffix = f"-{RUN}-{next(FRESH)}"
-    if len(body["username"]) + len(suffix) <= USERNAME_MAX_LENGTH:
+    if _has_string(body, "username") and len(body["username"]) + len(suffix) <= USERNAME_MAX_LENGTH:
         body["username"] += suffix
-    body["email"] = f"fuzz{suffix}@example.com"
+    if _has_string(body, "email"):
+        body["email"] = f"fuzz{suffix}@example.com"
 
 
 def _inject_secrets(label: str, body: dict) -> None:
@@ -264,6 +267,7 @@ def _inject_secrets(label: str, body: dict) -> None:
             _fresh_identity(body)
     elif label in PROFILE_WRITES and ("username" in body or "email" in body):
         body["current_password"] = EDITOR.password
+        _fresh_identity(body)
     elif label in (PASSWORD_RESET_CONFIRM, PASSWORD_CHANGE):
         if _has_string(body, "new_password") and _chosen(body, "strong"):
             body["new_password"] = _strong_password(body)

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import redis
 
 PROJECT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -135,6 +136,9 @@ def _stop_group(process: subprocess.Popen) -> None:
 
 
 def deploy(database_url: str, redis_url: str, name: str, **extra_env: str) -> Deployment:
+    """A fresh database, and an empty cache (the CI's own Redis database): throttle counters and
+    sessions of an earlier test must not decide this one's answers."""
+    redis.Redis.from_url(redis_url).flushdb()
     with admin_connection(database_url) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -40,6 +40,30 @@ def test_a_logout_on_one_instance_is_refused_on_the_other(pair):
     )
 
 
+@pytest.mark.parametrize("ending", ["logout", "revoke", "logout-all"])
+def test_an_access_token_is_refused_on_the_other_instance_right_after_its_session_ends(
+    pair, ending
+):
+    first, second = pair
+    tokens = call(first, "POST", "/api/v1/auth/token/", ADMIN).body
+    access = tokens["access"]
+    assert call(second, "GET", "/api/v1/users/me/", token=access).status == 200  # cached: live
+
+    if ending == "logout":
+        ended = call(first, "POST", "/api/v1/auth/logout/", {"refresh": tokens["refresh"]})
+    elif ending == "revoke":
+        listed = call(first, "GET", "/api/v1/users/me/sessions/", token=access).body["results"]
+        (current,) = [session for session in listed if session["current"]]
+        ended = call(first, "DELETE", f"/api/v1/users/me/sessions/{current['id']}/", token=access)
+    else:
+        ended = call(first, "POST", "/api/v1/auth/logout-all/", token=access)
+    refused = call(second, "GET", "/api/v1/users/me/", token=access)
+
+    assert ended.status == 204
+    assert refused.status == 401
+    assert refused.body["code"] == "session_ended"
+
+
 def test_the_auth_throttle_counts_requests_across_both_instances(pair):
     first, second = pair
     wrong = {"username": "nobody", "password": "wrong-password"}

@@ -7,12 +7,11 @@ import re
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from tests.conftest import obtain_tokens
 from tests.factories import DEFAULT_PASSWORD, grant, make_staff, make_user
 from users import mail
-from users.models import OutboxEmail, User
+from users.models import OutboxEmail, Session, User
 
 ADMIN_LOGIN_URL = "/admin/login/"
 API_LOGIN_URL = "/api-auth/login/"
@@ -150,7 +149,7 @@ def test_changelist_searches_by_email(admin_client_logged_in, customer):
     assert changelist_usernames(response) == ["quokka"]
 
 
-def test_deactivate_action_deactivates_the_selected_users_and_blacklists_their_tokens(
+def test_deactivate_action_deactivates_the_selected_users_and_ends_their_sessions(
     admin_client_logged_in, customer
 ):
     dave = make_user(username="dave")
@@ -167,16 +166,17 @@ def test_deactivate_action_deactivates_the_selected_users_and_blacklists_their_t
     for user in (customer, dave):
         user.refresh_from_db()
         assert user.is_active is False
-        outstanding = OutstandingToken.objects.filter(user=user)
-        assert outstanding.exists()
-        assert BlacklistedToken.objects.filter(token__in=outstanding).count() == outstanding.count()
+        assert not Session.objects.filter(user=user, ended_at__isnull=True).exists()
+        me = APIClient().get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {tokens[user.username]['access']}")
+        assert me.status_code == 401
+        assert me.json()["code"] == "session_ended"
         refresh = APIClient().post(
             REFRESH_URL, {"refresh": tokens[user.username]["refresh"]}, format="json"
         )
         assert refresh.status_code == 401
     bystander.refresh_from_db()
     assert bystander.is_active is True
-    assert not BlacklistedToken.objects.filter(token__user=bystander).exists()
+    assert Session.objects.filter(user=bystander, ended_at__isnull=True).count() == 1
     refresh = APIClient().post(REFRESH_URL, {"refresh": bystander_tokens["refresh"]}, format="json")
     assert refresh.status_code == 200
 
@@ -367,3 +367,70 @@ def test_the_outbox_shows_each_email_and_its_state_but_never_its_body(
     )
     assert deleted.status_code == 403
     assert OutboxEmail.objects.count() == 1
+
+
+# --- Sessions --------------------------------------------------------------------------------
+
+SESSION_CHANGELIST_URL = "/admin/users/session/"
+
+
+def test_the_user_page_lists_the_users_live_sessions(admin_client_logged_in, customer):
+    obtain_tokens(APIClient(HTTP_USER_AGENT="Phone/1.0"), "carol")
+    ended = obtain_tokens(APIClient(HTTP_USER_AGENT="Old/0.1"), "carol")
+    APIClient().post("/api/v1/auth/logout/", {"refresh": ended["refresh"]}, format="json")
+
+    page = admin_client_logged_in.get(f"{USER_CHANGELIST_URL}{customer.pk}/change/")
+
+    assert page.status_code == 200
+    assert "Phone/1.0" in page.content.decode()
+    assert "Old/0.1" not in page.content.decode()
+
+
+def test_staff_end_a_users_session_and_its_tokens_are_refused_at_once(
+    admin_client_logged_in, customer
+):
+    tokens = obtain_tokens(APIClient(HTTP_USER_AGENT="Phone/1.0"), "carol")
+    other = obtain_tokens(APIClient(HTTP_USER_AGENT="Laptop/2.0"), "carol")
+    assert (
+        APIClient().get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {tokens['access']}").status_code == 200
+    )
+    phone = Session.objects.get(user_agent="Phone/1.0")
+
+    response = admin_client_logged_in.post(
+        SESSION_CHANGELIST_URL, {"action": "end_sessions", "_selected_action": [phone.pk]}
+    )
+
+    assert response.status_code == 302
+    me = APIClient().get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert me.status_code == 401
+    assert me.json()["code"] == "session_ended"
+    assert (
+        APIClient().get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {other['access']}").status_code == 200
+    )
+    phone.refresh_from_db()
+    assert phone.ended_by == "ended by staff"
+
+
+def test_staff_without_change_user_rights_over_a_superuser_cannot_end_their_sessions(superuser):
+    obtain_tokens(APIClient(), "root")
+    staff = grant(make_staff(username="sam"), "users.view_session", "users.change_session")
+    client = Client()
+    client.force_login(staff)
+
+    client.post(
+        SESSION_CHANGELIST_URL,
+        {"action": "end_sessions", "_selected_action": [Session.objects.get().pk]},
+    )
+
+    assert Session.objects.get().ended_at is None
+
+
+def test_sessions_are_never_deleted_or_added_in_the_admin(admin_client_logged_in, customer):
+    obtain_tokens(APIClient(), "carol")
+    session = Session.objects.get()
+
+    assert admin_client_logged_in.get(f"{SESSION_CHANGELIST_URL}add/").status_code == 403
+    assert (
+        admin_client_logged_in.get(f"{SESSION_CHANGELIST_URL}{session.pk}/delete/").status_code
+        == 403
+    )

@@ -293,7 +293,7 @@ def test_refresh_token_works_once_even_when_the_blacklist_pre_check_is_passed(
     assert BlacklistedToken.objects.count() == 1
 
 
-RACERS = 6
+RACERS = 20
 
 
 @pytest.mark.django_db(transaction=True)

@@ -18,7 +18,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from tests.conftest import bearer_client, obtain_tokens
 from tests.factories import DEFAULT_PASSWORD, enable_totp, make_staff, make_user
 from users import mfa
-from users.models import LoginChallenge, RecoveryCode, TOTPDevice
+from users.models import LoginChallenge, RecoveryCode, Session, TOTPDevice
 
 TOKEN_URL = "/api/v1/auth/token/"
 MFA_TOKEN_URL = "/api/v1/auth/token/mfa/"
@@ -77,6 +77,14 @@ def finish(challenge: str, **second_factor):
 
 def disable(client, **body):
     return client.delete(TOTP_URL, body, format="json")
+
+
+def assert_session_ended(tokens: dict):
+    """The session of these tokens ended at once: its access token is refused from now on."""
+    access = bearer_client(tokens["access"]).get(ME_URL)
+    refresh = post(APIClient(), REFRESH_URL, {"refresh": tokens["refresh"]})
+    assert access.status_code == refresh.status_code == 401
+    assert access.json()["code"] == refresh.json()["code"] == "session_ended"
 
 
 @pytest.fixture
@@ -197,7 +205,8 @@ def test_confirming_ends_the_other_sessions_but_not_the_callers(customer, clock)
 
     enrol_and_confirm(bearer_client(mine["access"]), clock)
 
-    assert post(APIClient(), REFRESH_URL, {"refresh": other["refresh"]}).status_code == 401
+    assert_session_ended(other)
+    assert bearer_client(mine["access"]).get(ME_URL).status_code == 200
     assert post(APIClient(), REFRESH_URL, {"refresh": mine["refresh"]}).status_code == 200
 
 
@@ -216,6 +225,7 @@ def test_a_two_factor_password_log_in_is_401_mfa_required_with_a_challenge_and_n
     assert len(body["challenge"]) >= 43
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert not OutstandingToken.objects.filter(user=customer).exists()
+    assert not Session.objects.filter(user=customer).exists()
     stored = LoginChallenge.objects.get(user=customer)
     assert stored.key_hash != body["challenge"]
     assert body["challenge"] not in stored.key_hash
@@ -242,6 +252,7 @@ def test_the_challenge_and_a_code_give_the_tokens(customer, two_factor, clock):
     assert me.status_code == 200
     assert me.json()["username"] == "carol"
     assert me.json()["mfa_enabled"] is True
+    assert Session.objects.filter(user=customer).live().count() == 1
 
 
 def test_the_last_log_in_is_when_the_code_is_given_not_the_password(customer, two_factor, clock):
@@ -560,7 +571,8 @@ def test_turning_off_ends_the_other_sessions_but_not_the_callers(customer, clock
     )
 
     assert response.status_code == 204
-    assert post(APIClient(), REFRESH_URL, {"refresh": other["refresh"]}).status_code == 401
+    assert_session_ended(other)
+    assert bearer_client(mine["access"]).get(ME_URL).status_code == 200
     assert post(APIClient(), REFRESH_URL, {"refresh": mine["refresh"]}).status_code == 200
 
 
@@ -743,7 +755,7 @@ def test_a_superuser_turns_two_factor_off_in_the_admin_and_the_sessions_end(
 
     assert response.status_code == 302
     assert not TOTPDevice.objects.filter(user=customer).exists()
-    assert post(APIClient(), REFRESH_URL, {"refresh": tokens["refresh"]}).status_code == 401
+    assert_session_ended(tokens)
     assert log_in().status_code == 200
 
 

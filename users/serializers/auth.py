@@ -11,19 +11,19 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import UntypedToken
-from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from backend.fields import StrictCharField, StrictEmailField
-from users import mfa
-from users.models import User
+from users import mfa, sessions
+from users.models import Session, User
 from users.serializers.accounts import check_password_strength, password_field
+from users.serializers.tokens import TokenPairSerializer
 from users.tokens import (
-    SESSION_ENDED,
     SESSION_ENDED_CODE,
+    SESSION_ID_CLAIM,
     SessionRefreshToken,
-    is_current,
     read_refresh_token,
     refused,
+    session_ended,
     spend_refresh_token,
 )
 
@@ -31,32 +31,6 @@ INVALID_RESET_LINK = "This password reset link is invalid or has expired."
 USER_INACTIVE = "User is inactive or no longer exists."
 TOKEN_BLACKLISTED = "Token is blacklisted"
 MAX_ID = 2**63  # a bigger id would overflow the database's integer, not just miss
-
-
-class TokenPairSerializer(serializers.Serializer):
-    """What a successful log-in or refresh answers: the tokens, and when each expires (so a
-    client can refresh ahead of time instead of waiting for a `token_expired`)."""
-
-    access = serializers.CharField(read_only=True, help_text="Bearer token for API calls.")
-    refresh = serializers.CharField(read_only=True, help_text="Use once, to get a new pair.")
-    access_expires_at = serializers.DateTimeField(
-        read_only=True, help_text="When the access token stops being accepted."
-    )
-    refresh_expires_at = serializers.DateTimeField(
-        read_only=True, help_text="When the refresh token stops being accepted."
-    )
-
-    @classmethod
-    def of(cls, refresh: SessionRefreshToken) -> dict:
-        access = refresh.access_token
-        return cls(
-            {
-                "access": str(access),
-                "refresh": str(refresh),
-                "access_expires_at": datetime_from_epoch(access["exp"]),
-                "refresh_expires_at": datetime_from_epoch(refresh["exp"]),
-            }
-        ).data
 
 
 class TokenObtainSerializer(jwt_serializers.TokenObtainSerializer):
@@ -73,7 +47,7 @@ class TokenObtainSerializer(jwt_serializers.TokenObtainSerializer):
         mfa.require_second_factor(self.user)  # two-factor users: 401 with a challenge
         if api_settings.UPDATE_LAST_LOGIN:
             update_last_login(None, self.user)
-        return TokenPairSerializer.of(self.get_token(self.user))
+        return sessions.log_in(self.user, self.context["request"])
 
 
 class TokenRefreshSerializer(serializers.Serializer):
@@ -86,7 +60,9 @@ class TokenRefreshSerializer(serializers.Serializer):
         user = active_user_of(old)
         with transaction.atomic():
             spend_refresh_token(old)
-            new = SessionRefreshToken.for_user(user)
+            if not sessions.renew(old.get(SESSION_ID_CLAIM)):
+                raise session_ended()
+            new = SessionRefreshToken.for_session(user, old[SESSION_ID_CLAIM])
         return TokenPairSerializer.of(new)
 
 
@@ -110,7 +86,9 @@ class LogoutSerializer(serializers.Serializer):
     refresh = StrictCharField(write_only=True)
 
     def validate(self, attrs):
-        spend_refresh_token(read_refresh_token(attrs["refresh"]))
+        token = read_refresh_token(attrs["refresh"])
+        spend_refresh_token(token)
+        sessions.end(Session.objects.filter(pk=token.get(SESSION_ID_CLAIM)), reason="logout")
         return attrs
 
 
@@ -119,8 +97,8 @@ def active_user_of(token) -> User:
     user = User.objects.filter(pk=token.get(api_settings.USER_ID_CLAIM), is_active=True).first()
     if user is None:
         raise InvalidToken(USER_INACTIVE, code=SESSION_ENDED_CODE)
-    if not is_current(token, user):
-        raise InvalidToken(SESSION_ENDED, code=SESSION_ENDED_CODE)
+    if not sessions.is_live(token.get(SESSION_ID_CLAIM)):
+        raise session_ended()
     return user
 
 

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from backend.lazyschema import LazyAutoSchema
 from backend.throttling import PasswordCheckThrottle
-from users import services
+from users import services, sessions
 from users.filters import UserFilter
 from users.models import User
 from users.permissions import IsStaffOrReadsSelf
@@ -18,15 +18,18 @@ from users.serializers.accounts import (
     StaffUserSerializer,
     UserSerializer,
 )
-from users.tokens import REFRESH_JTI_CLAIM
+from users.serializers.sessions import AccountDeletionSerializer
+from users.services import LAST_SUPERUSER
 
 
 class CurrentPasswordThrottle(PasswordCheckThrottle):
-    """A write carrying `current_password` checks a password: it spends the log-in budget."""
+    """A write carrying `current_password` (or the `password` that closes the account) checks a
+    password: it spends the log-in budget."""
 
     def bucket_for(self, request, view):
         sent = request.data if isinstance(request.data, Mapping) else {}
-        if request.method not in ("PUT", "PATCH") or "current_password" not in sent:
+        checks_password = "password" if request.method == "DELETE" else "current_password"
+        if request.method not in ("PUT", "PATCH", "DELETE") or checks_password not in sent:
             return None
         return super().bucket_for(request, view)
 
@@ -34,7 +37,7 @@ class CurrentPasswordThrottle(PasswordCheckThrottle):
 ACCOUNT_THROTTLES = [*APIView.throttle_classes, CurrentPasswordThrottle]
 
 
-class MeView(generics.RetrieveUpdateAPIView):
+class MeView(generics.RetrieveUpdateDestroyAPIView):
     """The caller's own profile. is_staff, is_active, date_joined and id are read-only: sent in
     a body, they are ignored. A new username or email needs current_password (a change of
     letter case only does not); the old address is told of a new email."""
@@ -45,10 +48,27 @@ class MeView(generics.RetrieveUpdateAPIView):
         "get": {"summary": "Read your profile"},
         "put": {"summary": "Replace your profile"},
         "patch": {"summary": "Change your profile"},
+        "delete": {
+            "summary": "Close your account",
+            "description": (
+                "Deletes the account for good, with the caller's password. Every session ends; "
+                "logging in with its username or email then fails exactly as for an unknown "
+                "user. The last active superuser cannot close their account (409)."
+            ),
+            "request": AccountDeletionSerializer,
+            "responses": {204: None},
+        },
     }
+    error_responses = {"delete": {409: LAST_SUPERUSER}}
 
     def get_object(self):
         return self.request.user
+
+    def destroy(self, request, *args, **kwargs):
+        serializer = AccountDeletionSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        services.delete_account(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PasswordChangeView(generics.GenericAPIView):
@@ -64,16 +84,11 @@ class PasswordChangeView(generics.GenericAPIView):
         services.change_password(
             user=request.user,
             new_password=serializer.validated_data["new_password"],
-            keep_jti=_refresh_jti_of(request),
+            keep_session=sessions.current_id(request),
         )
         if request.auth is None:  # a browser session: keep it logged in, as Django's view does
             update_session_auth_hash(request, request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _refresh_jti_of(request) -> str | None:
-    """The refresh token behind the caller's access token, if they came with one."""
-    return request.auth.get(REFRESH_JTI_CLAIM) if request.auth is not None else None
 
 
 class UserViewSet(

@@ -23,8 +23,8 @@ from users.serializers.auth import (
     LogoutSerializer,
     PasswordResetConfirmSerializer,
     PasswordResetRequestSerializer,
-    TokenPairSerializer,
 )
+from users.serializers.tokens import TokenPairSerializer
 
 RESET_REQUESTED = (
     "If an account uses this email, a link to reset its password is on its way. "

@@ -12,7 +12,6 @@ from rest_framework_simplejwt.settings import api_settings
 from backend.exceptions import Conflict
 from backend.throttling import AuthRateThrottle, PasswordCheckThrottle
 from users import mfa, sessions
-from users.serializers.auth import TokenPairSerializer
 from users.serializers.mfa import (
     ChallengeAnswerSerializer,
     ConfirmSerializer,
@@ -20,6 +19,7 @@ from users.serializers.mfa import (
     EnrolmentSerializer,
     RecoveryCodesSerializer,
 )
+from users.serializers.tokens import TokenPairSerializer
 from users.views.auth import PublicAuthView
 
 CONFLICT_ON = {409: "Two-factor log-in is already on (`conflict`)."}

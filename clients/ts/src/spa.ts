@@ -556,6 +556,34 @@ async function main() {
   });
   expectDetail(`${step} reused`, spentAgain, 401);
   log(step, "401 token_expired; three requests then share one refresh and all answer 200");
+
+  // 12. Sessions: each log-in is one; end another device's, then log out everywhere.
+  step = "sessions";
+  const credentials = { body: { username, password } };
+  const phone = expectData(step, await api.POST("/api/v1/auth/token/", credentials), 200);
+  const laptopPair = expectData(step, await api.POST("/api/v1/auth/token/", credentials), 200);
+  const laptopTokens = new TokenStore();
+  laptopTokens.set(laptopPair);
+  const laptop = createAuthenticatedClient(env.apiUrl, laptopTokens);
+  const listed = expectData(step, await laptop.GET("/api/v1/users/me/sessions/"), 200);
+  check(listed.count === 2, step, `expected the two sessions, got ${show(listed)}`);
+  const own = listed.results.filter((session) => session.current);
+  check(own.length === 1, step, `expected exactly one current session: ${show(listed.results)}`);
+  const other = listed.results.find((session) => !session.current);
+  check(other !== undefined, step, "the phone's session is not listed");
+  const ended = await laptop.DELETE("/api/v1/users/me/sessions/{id}/", {
+    params: { path: { id: other.id } },
+  });
+  await expectNoBody(step, ended, 204);
+  const phoneAfter = await api.GET("/api/v1/users/me/", { headers: bearer(phone.access) });
+  expectDetail(step, phoneAfter, 401);
+  check(phoneAfter.error?.code === "session_ended", step, `code ${show(phoneAfter.error)}`);
+  expectData(step, await laptop.GET("/api/v1/users/me/"), 200);
+  await expectNoBody(step, await laptop.POST("/api/v1/auth/logout-all/"), 204);
+  const laptopAfter = await api.GET("/api/v1/users/me/", { headers: bearer(laptopPair.access) });
+  expectDetail(step, laptopAfter, 401);
+  check(laptopAfter.error?.code === "session_ended", step, `code ${show(laptopAfter.error)}`);
+  log(step, "two log-ins listed, one current; the other ended (401 session_ended); then all");
 }
 
 main().then(
