@@ -62,7 +62,7 @@ def api_exception_handler(exc, context):
     exc = translate_exception(exc)
     response = exception_handler(exc, context)
     if response is not None:
-        return _detail_and_code(response)
+        return _detail_and_code(response, getattr(exc, "extra_fields", {}))
     set_rollback()
     logger.error("Unhandled exception in %s", _view_name(context), exc_info=exc)
     return Response(
@@ -71,14 +71,15 @@ def api_exception_handler(exc, context):
     )
 
 
-def _detail_and_code(response: Response) -> Response:
-    """Request-level errors are exactly `{"detail": "...", "code": "..."}`, the code the
-    exception was raised with (simplejwt puts it beside `detail`, with a `messages` list naming
-    its token classes, which clients need not see)."""
+def _detail_and_code(response: Response, extra_fields: dict) -> Response:
+    """Request-level errors are `{"detail": "...", "code": "..."}`, the code the exception was
+    raised with (simplejwt puts it beside `detail`, with a `messages` list naming its token
+    classes, which clients need not see), and only the fields the exception declares in
+    `extra_fields` besides (a two-factor log-in's `challenge`)."""
     if isinstance(response.data, dict) and "detail" in response.data:
         detail = response.data["detail"]
         code = response.data.get("code") or getattr(detail, "code", None)
-        response.data = error_body(detail, response.status_code, code)
+        response.data = error_body(detail, response.status_code, code) | extra_fields
     return response
 
 

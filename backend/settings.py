@@ -189,6 +189,8 @@ PASSWORD_RESET_URL = env.str(
     "PASSWORD_RESET_URL",
     default="http://localhost:3000/reset-password?uid={uid}&token={token}",
 )
+# The name an authenticator app shows beside the account of a two-factor user.
+TOTP_ISSUER = env.str("TOTP_ISSUER", default="Catalog")
 
 # --- Django REST framework ---------------------------------------------------------------------
 

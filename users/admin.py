@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 
 from backend.admin_columns import with_compact_timestamps
-from users import services, sessions
+from users import mfa, services, sessions
 from users.models import OutboxEmail, Session, User
 from users.permissions import may_change
 
@@ -59,13 +59,16 @@ class UserAdmin(DjangoUserAdmin):
             "is_active",
             "date_joined",
             "last_login",
+            "two_factor",
         ),
     )
+    list_select_related = ("totp",)
     list_filter = ("is_active", "is_staff", "is_superuser", "groups")
     search_fields = ("username", "email", "first_name", "last_name")
     ordering = ("username",)
-    readonly_fields = ("date_joined", "last_login")
-    actions = ["deactivate", "reactivate"]
+    readonly_fields = ("date_joined", "last_login", "two_factor")
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Two-factor log-in", {"fields": ("two_factor",)}))
+    actions = ["deactivate", "reactivate", "turn_two_factor_off"]
 
     class Media:
         css = {"all": ["backend/changelist.css"]}
@@ -74,6 +77,11 @@ class UserAdmin(DjangoUserAdmin):
     def full_name(self, user):
         """First and last name in one column: two mostly empty ones cost the list its width."""
         return user.get_full_name() or None
+
+    @admin.display(description="two-factor", boolean=True)
+    def two_factor(self, user):
+        """On or off only: the secret and the recovery codes never show."""
+        return user.mfa_enabled
 
     def get_inlines(self, request, obj):
         """Sessions on an existing user's page; a new user has none."""
@@ -119,6 +127,24 @@ class UserAdmin(DjangoUserAdmin):
         for user in users:
             services.set_active(user=user, is_active=True)
         self.message_user(request, f"Reactivated {len(users)} user(s).", messages.SUCCESS)
+
+    @admin.action(
+        description="Turn two-factor log-in off for selected users (ends their sessions)",
+        permissions=["superuser"],
+    )
+    def turn_two_factor_off(self, request, queryset):
+        """For a user who lost their authenticator app and their recovery codes: they log in
+        with the password alone again, and may enrol a new app. Every session they had ends,
+        in case the app was lost to someone else."""
+        users = [user for user in queryset.for_api() if user.mfa_enabled]
+        for user in users:
+            mfa.disable(user=user)
+        self.message_user(
+            request, f"Turned two-factor log-in off for {len(users)} user(s).", messages.SUCCESS
+        )
+
+    def has_superuser_permission(self, request):
+        return request.user.is_superuser
 
     @staticmethod
     def _changeable(request, queryset) -> list[User]:

@@ -18,7 +18,14 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from products.models import Category, Product
-from tests.factories import grant, make_category, make_product, make_staff, make_user
+from tests.factories import (
+    enable_totp,
+    grant,
+    make_category,
+    make_product,
+    make_staff,
+    make_user,
+)
 
 BOUNDARY = "1b4c0ffee"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
@@ -267,6 +274,7 @@ def write_operations():
         ("POST", "/api/v1/auth/password-reset/confirm/", "anonymous"),
         ("POST", "/api/v1/auth/register/", "anonymous"),
         ("POST", "/api/v1/auth/token/", "anonymous"),
+        ("POST", "/api/v1/auth/token/mfa/", "anonymous"),
         ("POST", "/api/v1/auth/token/refresh/", "anonymous"),
         ("POST", "/api/v1/auth/token/verify/", "anonymous"),
         ("POST", "/api/v1/categories/", "editor"),
@@ -279,6 +287,8 @@ def write_operations():
         ("PUT", "/api/v1/users/me/", "customer"),
         ("PATCH", "/api/v1/users/me/", "customer"),
         ("POST", "/api/v1/users/me/password/", "customer"),
+        ("POST", "/api/v1/users/me/mfa/totp/confirm/", "customer"),
+        ("DELETE", "/api/v1/users/me/mfa/totp/", "two_factor"),
         ("DELETE", "/api/v1/users/me/", "customer"),
     ]
 
@@ -286,7 +296,10 @@ def write_operations():
 @pytest.fixture
 def operation_client(customer, manager, editor):
     """A client for an operation's actor, and its URL with fresh rows' ids filled in."""
+    two_factor = make_user()
+    enable_totp(two_factor)
     actors = {"customer": customer, "manager": manager, "editor": editor, "anonymous": None}
+    actors["two_factor"] = two_factor
 
     def make(method: str, url: str, actor: str):
         client = APIClient()

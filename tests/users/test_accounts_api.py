@@ -74,6 +74,7 @@ def test_staff_list_is_a_page_of_users(staff_client, staff, customer):
         "is_staff",
         "is_active",
         "date_joined",
+        "mfa_enabled",
     }
 
 

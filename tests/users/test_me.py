@@ -47,6 +47,7 @@ def test_profile_is_the_exact_representation_of_the_caller(customer_client, cust
         "is_staff": False,
         "is_active": True,
         "date_joined": body["date_joined"],
+        "mfa_enabled": False,
     }
     assert ISO_UTC_MICROSECONDS.match(body["date_joined"]), body["date_joined"]
     joined = datetime.strptime(body["date_joined"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

@@ -25,6 +25,7 @@ USER_FIELDS = [
     "is_staff",
     "is_active",
     "date_joined",
+    "mfa_enabled",
 ]
 READ_ONLY_FIELDS = ["id", "is_staff", "is_active", "date_joined"]
 
@@ -62,6 +63,9 @@ class UserSerializer(StrictModelSerializer):
     current_password = password_field(
         required=False,
         help_text="Your password: needed to change your own username or email.",
+    )
+    mfa_enabled = serializers.BooleanField(
+        read_only=True, help_text="Whether log-in needs a code from an authenticator app."
     )
 
     class Meta:

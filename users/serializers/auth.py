@@ -13,7 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import UntypedToken
 
 from backend.fields import StrictCharField, StrictEmailField
-from users import sessions
+from users import mfa, sessions
 from users.models import Session, User
 from users.serializers.accounts import check_password_strength, password_field
 from users.serializers.tokens import TokenPairSerializer
@@ -44,6 +44,7 @@ class TokenObtainSerializer(jwt_serializers.TokenObtainSerializer):
 
     def validate(self, attrs):
         super().validate(attrs)  # authenticates: self.user, or 401
+        mfa.require_second_factor(self.user)  # two-factor users: 401 with a challenge
         if api_settings.UPDATE_LAST_LOGIN:
             update_last_login(None, self.user)
         return sessions.log_in(self.user, self.context["request"])

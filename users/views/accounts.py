@@ -144,4 +144,4 @@ class UserViewSet(
     search_description = "Words matched in username, email, first and last name (any case)."
 
     def get_queryset(self):
-        return User.objects.visible_to(self.request.user)
+        return User.objects.visible_to(self.request.user).for_api()

@@ -32,6 +32,30 @@ RESET_REQUESTED = (
 )
 TOKEN_REFUSED = {401: "The token is invalid, expired, already used or blacklisted."}
 VALID_TOKEN = OpenApiResponse(OpenApiTypes.OBJECT, description="`{}`: the token is valid.")
+LOG_IN_REFUSED = OpenApiResponse(
+    {
+        "oneOf": [
+            {"$ref": "#/components/schemas/Error"},
+            {
+                "type": "object",
+                "description": "The password is right, and two-factor log-in is on.",
+                "properties": {
+                    "detail": {"type": "string"},
+                    "code": {"type": "string", "enum": ["mfa_required"]},
+                    "challenge": {
+                        "type": "string",
+                        "description": "Send it with a code to /auth/token/mfa/ (once, within "
+                        "5 minutes) for the tokens.",
+                    },
+                },
+                "required": ["detail", "code", "challenge"],
+            },
+        ]
+    },
+    description="Wrong credentials, unknown user or inactive user: one answer for all "
+    "(`authentication_failed`). A right password of a two-factor user: `mfa_required` with a "
+    "`challenge`, and no tokens.",
+)
 
 
 class DetailSerializer(serializers.Serializer):
@@ -62,10 +86,12 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     """Log in with a username or an email and a password; get an access and a refresh token."""
 
     throttle_classes = [PasswordCheckThrottle]
-    error_responses = {
-        "post": {401: "Wrong credentials, unknown user or inactive user: one answer for all."}
+    openapi = {
+        "post": {
+            "summary": "Log in",
+            "responses": {200: TokenPairSerializer, 401: LOG_IN_REFUSED},
+        }
     }
-    openapi = {"post": {"summary": "Log in", "responses": {200: TokenPairSerializer}}}
 
 
 @method_decorator(never_cache, name="dispatch")

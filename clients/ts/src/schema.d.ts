@@ -128,6 +128,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/token/mfa/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish a two-factor log-in
+         * @description Send the `challenge` from the 401 `mfa_required` answer of /auth/token/ and either a `code` from the authenticator app or a `recovery_code`; the answer is the tokens, as /auth/token/ gives them. A challenge works once and for 5 minutes. A wrong or reused code is 400 under `code` (or `recovery_code`) and counts against the challenge: after 5 wrong codes it ends. A challenge that is unknown, used, expired or ended is 400 under `challenge`: log in with the password again. Throttled per address.
+         */
+        post: operations["auth_token_mfa_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/token/refresh/": {
         parameters: {
             query?: never;
@@ -362,6 +382,50 @@ export interface paths {
         patch: operations["users_me_partial_update"];
         trace?: never;
     };
+    "/api/v1/users/me/mfa/totp/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start two-factor enrolment
+         * @description Makes a new secret for an authenticator app: show `otpauth_url` as a QR code (or let the user type `secret`), then send a code to `confirm/`. Nothing changes until then: log-in still needs only the password. Calling this again before confirming replaces the secret; once two-factor is on, it is 409 `conflict`.
+         */
+        post: operations["users_me_mfa_totp_create"];
+        /**
+         * Turn two-factor log-in off
+         * @description Needs your `password` and a current `code` from the app, or a `recovery_code`. The app and the recovery codes are forgotten; every other session ends, this one goes on. A wrong password is 400 under `password` (and spends no code); a wrong or reused code 400 under `code` or `recovery_code`. It checks a password, so it spends the log-in attempts of the caller's address.
+         */
+        delete: operations["users_me_mfa_totp_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/mfa/totp/confirm/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm two-factor enrolment
+         * @description Send a `code` the app shows for the secret from the enrolment: two-factor log-in is on. The answer holds 10 single-use recovery codes, shown this once (only their hashes are kept): each logs in, or turns two-factor off, in place of a code. Every other session ends, this one goes on. A wrong or reused code is 400 under `code`; no enrolment started, or two-factor already on, 409 `conflict`.
+         */
+        post: operations["users_me_mfa_totp_confirm_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me/password/": {
         parameters: {
             query?: never;
@@ -448,14 +512,42 @@ export interface components {
             slug?: string;
             description?: string;
         };
+        /** @description A code from the app or a recovery code: exactly one. */
+        ChallengeAnswerRequest: {
+            /** @description The 6-digit code the authenticator app shows now. */
+            code?: string;
+            /** @description One of the recovery codes given when two-factor was turned on (`abcde-12345`, any case, the hyphen optional). Each works once. */
+            recovery_code?: string;
+            /** @description The `challenge` of the 401 `mfa_required` answer of /auth/token/. */
+            challenge: string;
+        };
+        ConfirmRequest: {
+            /** @description The 6-digit code the authenticator app shows now. */
+            code: string;
+        };
         Detail: {
             readonly detail: string;
+        };
+        /** @description The password first: a wrong one spends no code. */
+        DisableRequest: {
+            /** @description The 6-digit code the authenticator app shows now. */
+            code?: string;
+            /** @description One of the recovery codes given when two-factor was turned on (`abcde-12345`, any case, the hyphen optional). Each works once. */
+            recovery_code?: string;
+            /** @description Your password. */
+            password: string;
+        };
+        Enrolment: {
+            /** @description The shared secret (base32), for typing into the app by hand. */
+            readonly secret: string;
+            /** @description An `otpauth://totp/…` URI for the app: show it as a QR code. */
+            readonly otpauth_url: string;
         };
         /** @description A request-level error. */
         Error: {
             /** @description What went wrong, for people. */
             detail: string;
-            /** @description What went wrong, for programs: DRF's codes (`not_authenticated`, `authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`, `not_acceptable`, `unsupported_media_type`, `throttled`, `parse_error`, …) and `token_expired` (refresh the token), `token_not_valid`, `session_ended` (log in again), `precondition_failed`, `conflict`, `payload_too_large`, `service_unavailable`, `server_error`. */
+            /** @description What went wrong, for programs: DRF's codes (`not_authenticated`, `authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`, `not_acceptable`, `unsupported_media_type`, `throttled`, `parse_error`, …) and `token_expired` (refresh the token), `token_not_valid`, `session_ended` (log in again), `mfa_required` (finish the log-in with its `challenge`), `precondition_failed`, `conflict`, `payload_too_large`, `service_unavailable`, `server_error`. */
             code: string;
         };
         LogoutRequest: {
@@ -640,6 +732,10 @@ export interface components {
             /** @description Category id, or null. */
             category?: number | null;
         };
+        RecoveryCodes: {
+            /** @description 10 single-use codes that stand in for the app. Shown this once: only their hashes are kept. */
+            readonly recovery_codes: string[];
+        };
         /**
          * @description A new account. The password must pass Django's validators, which also compare it with
          *     the username, email and names.
@@ -696,6 +792,8 @@ export interface components {
             is_active: boolean;
             /** Format: date-time */
             readonly date_joined: string;
+            /** @description Whether log-in needs a code from an authenticator app. */
+            readonly mfa_enabled: boolean;
         };
         /** @description Credentials: a username or an email address, and the password. */
         TokenObtainRequest: {
@@ -761,6 +859,8 @@ export interface components {
             readonly is_active: boolean;
             /** Format: date-time */
             readonly date_joined: string;
+            /** @description Whether log-in needs a code from an authenticator app. */
+            readonly mfa_enabled: boolean;
         };
         /**
          * @description The representation of a user everywhere in the API; never a password or its hash.
@@ -1178,13 +1278,91 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
-            /** @description Wrong credentials, unknown user or inactive user: one answer for all. */
+            /** @description Wrong credentials, unknown user or inactive user: one answer for all (`authentication_failed`). A right password of a two-factor user: `mfa_required` with a `challenge`, and no tokens. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/json": components["schemas"]["Error"] | {
+                        detail: string;
+                        /** @enum {string} */
+                        code: "mfa_required";
+                        /** @description Send it with a code to /auth/token/mfa/ (once, within 5 minutes) for the tokens. */
+                        challenge: string;
+                    };
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type: send application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    auth_token_mfa_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChallengeAnswerRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ChallengeAnswerRequest"];
+                "multipart/form-data": components["schemas"]["ChallengeAnswerRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Request body too large. */
@@ -3106,6 +3284,269 @@ export interface operations {
             };
             /** @description Authenticated, but not allowed to do this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type: send application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    users_me_mfa_totp_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Enrolment"];
+                };
+            };
+            /** @description Not authenticated, or the credentials or token are invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but not allowed to do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Two-factor log-in is already on (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    users_me_mfa_totp_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DisableRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["DisableRequest"];
+                "multipart/form-data": components["schemas"]["DisableRequest"];
+            };
+        };
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated, or the credentials or token are invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but not allowed to do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Two-factor log-in is not on (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type: send application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    users_me_mfa_totp_confirm_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ConfirmRequest"];
+                "multipart/form-data": components["schemas"]["ConfirmRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated, or the credentials or token are invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but not allowed to do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No enrolment to confirm, or two-factor log-in already on (`conflict`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
