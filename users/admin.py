@@ -35,6 +35,7 @@ class UserAdmin(DjangoUserAdmin):
         (
             "username",
             "email",
+            "email_verified",
             "full_name",
             "is_staff",
             "is_active",
@@ -42,10 +43,18 @@ class UserAdmin(DjangoUserAdmin):
             "last_login",
         ),
     )
-    list_filter = ("is_active", "is_staff", "is_superuser", "groups")
+    list_filter = ("is_active", "is_staff", "is_superuser", "email_verified", "groups")
     search_fields = ("username", "email", "first_name", "last_name")
     ordering = ("username",)
-    readonly_fields = ("date_joined", "last_login")
+    readonly_fields = ("date_joined", "last_login", "pending_email")
+    fieldsets = (
+        DjangoUserAdmin.fieldsets[0],
+        (
+            "Personal info",
+            {"fields": ("first_name", "last_name", "email", "email_verified", "pending_email")},
+        ),
+        *DjangoUserAdmin.fieldsets[2:],
+    )
     actions = ["deactivate", "reactivate"]
 
     class Media:

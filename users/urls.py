@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from users.views import accounts, auth
+from users.views import accounts, auth, verification
 
 router = SimpleRouter(use_regex_path=False)
 router.register("users", accounts.UserViewSet, basename="user")
@@ -17,6 +17,12 @@ urlpatterns = [
         "auth/password-reset/confirm/",
         auth.PasswordResetConfirmView.as_view(),
         name="auth-password-reset-confirm",
+    ),
+    path("auth/verify-email/", verification.VerifyEmailView.as_view(), name="auth-verify-email"),
+    path(
+        "auth/verify-email/resend/",
+        verification.ResendVerificationView.as_view(),
+        name="auth-verify-email-resend",
     ),
     path("users/me/", accounts.MeView.as_view(), name="user-me"),
     path("users/me/password/", accounts.PasswordChangeView.as_view(), name="user-me-password"),

@@ -25,6 +25,8 @@ USER_KEYS = {
     "is_staff",
     "is_active",
     "date_joined",
+    "email_verified",
+    "pending_email",
 }
 STRONG_PASSWORD = "Tr0mbone-ledger-41"
 ISO_UTC_MICROSECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|\+00:00)$")
