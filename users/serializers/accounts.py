@@ -65,6 +65,12 @@ class UserSerializer(StrictModelSerializer):
         required=False,
         help_text="Your password: needed to change your own username or email.",
     )
+    # A plain string: empty when no change is pending, so not described as an email address.
+    pending_email = serializers.CharField(
+        read_only=True,
+        help_text="A new email waiting for its link to be opened (the email stays in force "
+        "until then); empty when none is.",
+    )
 
     class Meta:
         model = User

@@ -646,10 +646,7 @@ export interface components {
             readonly date_joined: string;
             /** @description Whether the owner has opened a link sent to this address. */
             readonly email_verified: boolean;
-            /**
-             * Format: email
-             * @description A new address waiting for its link to be opened; the old one stays in force.
-             */
+            /** @description A new email waiting for its link to be opened (the email stays in force until then); empty when none is. */
             readonly pending_email: string;
         };
         /** @description Credentials: a username or an email address, and the password. */
@@ -718,10 +715,7 @@ export interface components {
             readonly date_joined: string;
             /** @description Whether the owner has opened a link sent to this address. */
             readonly email_verified: boolean;
-            /**
-             * Format: email
-             * @description A new address waiting for its link to be opened; the old one stays in force.
-             */
+            /** @description A new email waiting for its link to be opened (the email stays in force until then); empty when none is. */
             readonly pending_email: string;
         };
         /**
