@@ -17,7 +17,7 @@ from tests.backend.test_settings import RESULT_MARKER, configured, start
 from tests.conftest import obtain_tokens
 from tests.factories import DEFAULT_PASSWORD, grant, make_staff, make_user
 from users import services, verification
-from users.models import OutboxEmail, User
+from users.models import OutboxEmail, User, UserQuerySet
 from users.serializers.verification import INVALID_VERIFICATION_LINK, PENDING_ADDRESS_TAKEN
 from users.views.verification import RESEND_ACCEPTED
 
@@ -710,6 +710,23 @@ def test_the_link_is_400_when_another_account_took_the_address_meanwhile(vera, m
     assert response.json() == {"non_field_errors": [PENDING_ADDRESS_TAKEN]}
     assert stored(vera) == before
     assert User.objects.get(username="thief").email == "VERA@new.example"
+
+
+def test_the_link_is_400_when_the_address_is_taken_at_the_same_moment(
+    vera, mailoutbox, monkeypatch
+):
+    """The check passed, then the database constraint stopped the change: still a 400."""
+    change_email(vera, "vera@new.example")
+    link = links_to(mailoutbox, "vera@new.example")[0]
+    make_user(username="thief", email="vera@new.example")
+    monkeypatch.setattr(UserQuerySet, "with_email", lambda self, email: self.none())
+    before = stored(vera)
+
+    response = verify(link)
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {"non_field_errors": [PENDING_ADDRESS_TAKEN]}
+    assert stored(vera) == before
 
 
 def test_a_new_email_taken_by_another_account_is_refused_and_mails_nothing(vera, mailoutbox):
