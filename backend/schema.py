@@ -40,9 +40,10 @@ ERROR_SCHEMA = {
                 "`authentication_failed`, `permission_denied`, `not_found`, "
                 "`method_not_allowed`, `not_acceptable`, `unsupported_media_type`, "
                 "`throttled`, `parse_error`, …) and `token_expired` (refresh the token), "
-                "`token_not_valid`, `session_ended` (log in again), `mfa_required` (finish "
-                "the log-in with its `challenge`), `precondition_failed`, `conflict`, "
-                "`payload_too_large`, `service_unavailable`, `server_error`."
+                "`token_not_valid`, `session_ended` (log in again), `email_not_verified` (open the "
+                "emailed link first), `mfa_required` (finish the log-in with its `challenge`), "
+                "`precondition_failed`, `conflict`, `payload_too_large`, `service_unavailable`, "
+                "`server_error`."
             ),
         },
     },

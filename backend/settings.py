@@ -192,6 +192,36 @@ PASSWORD_RESET_URL = env.str(
 # The name an authenticator app shows beside the account of a two-factor user.
 TOTP_ISSUER = env.str("TOTP_ISSUER", default="Catalog")
 
+# Email verification (users.verification): `mandatory` refuses a token to an unverified
+# account, `optional` only sends the link, `none` sends nothing.
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="") or "optional"
+if ACCOUNT_EMAIL_VERIFICATION not in ("mandatory", "optional", "none"):
+    raise ImproperlyConfigured(
+        "ACCOUNT_EMAIL_VERIFICATION: mandatory, optional or none, "
+        f"not {ACCOUNT_EMAIL_VERIFICATION!r}"
+    )
+_unverified_days = env.str("ACCOUNT_UNVERIFIED_DAYS", default="") or "7"
+if not (_unverified_days.isascii() and _unverified_days.isdigit() and int(_unverified_days) > 0):
+    raise ImproperlyConfigured(
+        f"ACCOUNT_UNVERIFIED_DAYS: a whole number of days from 1, not {_unverified_days!r}"
+    )
+ACCOUNT_UNVERIFIED_DAYS = int(_unverified_days)
+EMAIL_VERIFICATION_URL = env.str(
+    "EMAIL_VERIFICATION_URL",
+    default="http://localhost:3000/verify-email?uid={uid}&token={token}",
+)
+try:
+    _link_works = (
+        EMAIL_VERIFICATION_URL.format(uid="{uid}", token="{token}") == EMAIL_VERIFICATION_URL
+    )
+except (KeyError, IndexError, ValueError):
+    _link_works = False
+if not (_link_works and "{uid}" in EMAIL_VERIFICATION_URL and "{token}" in EMAIL_VERIFICATION_URL):
+    raise ImproperlyConfigured(
+        "EMAIL_VERIFICATION_URL: a link with {uid} and {token} and no other braces, "
+        f"not {EMAIL_VERIFICATION_URL!r}"
+    )
+
 # --- Django REST framework ---------------------------------------------------------------------
 
 REST_FRAMEWORK = {

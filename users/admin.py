@@ -54,6 +54,7 @@ class UserAdmin(DjangoUserAdmin):
         (
             "username",
             "email",
+            "email_verified",
             "full_name",
             "is_staff",
             "is_active",
@@ -63,11 +64,19 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     list_select_related = ("totp",)
-    list_filter = ("is_active", "is_staff", "is_superuser", "groups")
+    list_filter = ("is_active", "is_staff", "is_superuser", "email_verified", "groups")
     search_fields = ("username", "email", "first_name", "last_name")
     ordering = ("username",)
-    readonly_fields = ("date_joined", "last_login", "two_factor")
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Two-factor log-in", {"fields": ("two_factor",)}))
+    readonly_fields = ("date_joined", "last_login", "pending_email", "two_factor")
+    fieldsets = (
+        DjangoUserAdmin.fieldsets[0],
+        (
+            "Personal info",
+            {"fields": ("first_name", "last_name", "email", "email_verified", "pending_email")},
+        ),
+        *DjangoUserAdmin.fieldsets[2:],
+        ("Two-factor log-in", {"fields": ("two_factor",)}),
+    )
     actions = ["deactivate", "reactivate", "turn_two_factor_off"]
 
     class Media:

@@ -2,7 +2,9 @@
 sessions and its second factor."""
 
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
@@ -59,11 +61,38 @@ class UserQuerySet(models.QuerySet):
         """The account a log-in name means: an email when it has `@`, else a username."""
         return self.with_email(login) if "@" in login else self.with_username(login)
 
+    def released(self):
+        """Accounts that no longer hold their username or email (API.md, "Email verification"):
+        never verified, joined more than ACCOUNT_UNVERIFIED_DAYS ago, neither staff nor
+        superuser. None with verification off: no link was sent that could have been opened."""
+        if settings.ACCOUNT_EMAIL_VERIFICATION == "none":
+            return self.none()
+        return self.filter(_released())
+
+    def holding_names(self):
+        """Accounts whose username and email nobody else may take: all but the released."""
+        if settings.ACCOUNT_EMAIL_VERIFICATION == "none":
+            return self
+        return self.exclude(_released())
+
+
+def _released() -> models.Q:
+    joined_before = timezone.now() - timedelta(days=settings.ACCOUNT_UNVERIFIED_DAYS)
+    return models.Q(
+        email_verified=False, date_joined__lt=joined_before, is_staff=False, is_superuser=False
+    )
+
 
 class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):
     def get_by_natural_key(self, username):
         """createsuperuser and fixtures look users up here: ignore case, as the constraint does."""
         return self.with_username(username).get()
+
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        """An operator typing a superuser's address vouches for it: such an account may log in
+        when verification is mandatory, and is never released."""
+        extra_fields.setdefault("email_verified", True)
+        return super().create_superuser(username, email, password, **extra_fields)
 
 
 class User(AbstractUser):

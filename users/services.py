@@ -34,6 +34,14 @@ to {new_email}. Messages about the account, password reset links included, now g
 If it was not you, reply to this message or contact us at once: someone may have taken over
 your account.
 """
+EMAIL_CHANGE_PENDING_SUBJECT = "A new email address was given for your account"
+EMAIL_CHANGE_PENDING_BODY = """Someone asked to change the email address of the account {username}
+from this address to {new_email}. This address stays in force until a link we sent to the new
+one is opened.
+
+If it was not you, change your password and reply to this message or contact us at once:
+someone may be taking over your account.
+"""
 
 
 @transaction.atomic
@@ -76,11 +84,18 @@ def delete_account(*, user: User) -> None:
     logger.info("User %s closed their account", user.pk)
 
 
-def notify_email_change(*, user: User, old_email: str) -> None:
-    """Tell the old address, once the change is stored: if the change was a takeover, the
-    owner hears of it where the attacker cannot delete the message."""
-    body = EMAIL_CHANGED_BODY.format(username=user.username, new_email=user.email)
-    mail.send(subject=EMAIL_CHANGED_SUBJECT, body=body, to=[old_email])
+def notify_email_change(
+    *, user: User, old_email: str, new_email: str, pending: bool = False
+) -> None:
+    """Tell the old address, once the change is stored (made, or `pending` its link): if the
+    change is a takeover, the owner hears of it where the attacker cannot delete the message."""
+    subject, text = (
+        (EMAIL_CHANGE_PENDING_SUBJECT, EMAIL_CHANGE_PENDING_BODY)
+        if pending
+        else (EMAIL_CHANGED_SUBJECT, EMAIL_CHANGED_BODY)
+    )
+    body = text.format(username=user.username, new_email=new_email)
+    mail.send(subject=subject, body=body, to=[old_email])
     logger.info("Email change notice for user %s recorded; it leaves on commit", user.pk)
 
 

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from users.views import accounts, auth, mfa, sessions
+from users.views import accounts, auth, mfa, sessions, verification
 
 router = SimpleRouter(use_regex_path=False)
 router.register("users/me/sessions", sessions.SessionViewSet, basename="session")
@@ -20,6 +20,12 @@ urlpatterns = [
         "auth/password-reset/confirm/",
         auth.PasswordResetConfirmView.as_view(),
         name="auth-password-reset-confirm",
+    ),
+    path("auth/verify-email/", verification.VerifyEmailView.as_view(), name="auth-verify-email"),
+    path(
+        "auth/verify-email/resend/",
+        verification.ResendVerificationView.as_view(),
+        name="auth-verify-email-resend",
     ),
     path("users/me/", accounts.MeView.as_view(), name="user-me"),
     path("users/me/password/", accounts.PasswordChangeView.as_view(), name="user-me-password"),

@@ -277,6 +277,8 @@ def write_operations():
         ("POST", "/api/v1/auth/token/mfa/", "anonymous"),
         ("POST", "/api/v1/auth/token/refresh/", "anonymous"),
         ("POST", "/api/v1/auth/token/verify/", "anonymous"),
+        ("POST", "/api/v1/auth/verify-email/", "anonymous"),
+        ("POST", "/api/v1/auth/verify-email/resend/", "anonymous"),
         ("POST", "/api/v1/categories/", "editor"),
         ("PUT", "/api/v1/categories/{category}/", "editor"),
         ("PATCH", "/api/v1/categories/{category}/", "editor"),

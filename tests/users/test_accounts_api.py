@@ -74,6 +74,8 @@ def test_staff_list_is_a_page_of_users(staff_client, staff, customer):
         "is_staff",
         "is_active",
         "date_joined",
+        "email_verified",
+        "pending_email",
         "mfa_enabled",
     }
 

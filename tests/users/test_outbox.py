@@ -91,18 +91,20 @@ def test_the_email_change_notice_is_recorded_with_the_change(
         response = customer_client.patch(ME_URL, body, format="json")
 
     assert response.status_code == 200
-    assert len(callbacks) == 1
-    email = OutboxEmail.objects.get()
-    assert email.recipients == ["carol@example.com"]
-    assert email.sent_at is not None
-    assert [message.to for message in mailoutbox] == [["carol@example.com"]]
+    assert len(callbacks) == 2  # the link to the new address, the notice to the old
+    emails = OutboxEmail.objects.all()
+    assert [email.recipients for email in emails] == [["carol@new.example"], ["carol@example.com"]]
+    assert all(email.sent_at is not None for email in emails)
+    assert [message.to for message in mailoutbox] == [["carol@new.example"], ["carol@example.com"]]
 
 
 @transaction.atomic
 def change_email_then_fail(user):
     user.email = "carol@new.example"
     user.save(update_fields=["email"])
-    services.notify_email_change(user=user, old_email="carol@example.com")
+    services.notify_email_change(
+        user=user, old_email="carol@example.com", new_email="carol@new.example"
+    )
     raise RuntimeError("the change fails after its email was recorded")
 
 

@@ -25,6 +25,8 @@ USER_KEYS = {
     "is_staff",
     "is_active",
     "date_joined",
+    "email_verified",
+    "pending_email",
     "mfa_enabled",
 }
 STRONG_PASSWORD = "Tr0mbone-ledger-41"

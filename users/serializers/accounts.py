@@ -8,7 +8,7 @@ from django.db import transaction
 from rest_framework import serializers
 
 from backend.fields import StrictCharField, StrictModelSerializer
-from users import services
+from users import services, verification
 from users.models import EMAIL_TAKEN, USERNAME_TAKEN, User, UsernameValidator, normalize_username
 
 PASSWORD_MAX_LENGTH = 128
@@ -25,9 +25,11 @@ USER_FIELDS = [
     "is_staff",
     "is_active",
     "date_joined",
+    "email_verified",
+    "pending_email",
     "mfa_enabled",
 ]
-READ_ONLY_FIELDS = ["id", "is_staff", "is_active", "date_joined"]
+READ_ONLY_FIELDS = ["id", "is_staff", "is_active", "date_joined", "email_verified", "pending_email"]
 
 
 def password_field(**kwargs) -> StrictCharField:
@@ -53,8 +55,8 @@ class UserSerializer(StrictModelSerializer):
     """The representation of a user everywhere in the API; never a password or its hash.
 
     A username is kept in its NFKC form, and uniqueness of username and email ignores case.
-    Changing one's own username or email needs `current_password`; the old address is told of
-    a new email."""
+    Changing one's own username or email needs `current_password`. A new email waits as
+    `pending_email` until its link is opened (users.verification); the old address is told."""
 
     # NFKC (`normalize_username`) before the clash check, so a look-alike is a field error, not
     # a failed insert. The password guards against a stolen access token: a new address, then a
@@ -63,6 +65,12 @@ class UserSerializer(StrictModelSerializer):
     current_password = password_field(
         required=False,
         help_text="Your password: needed to change your own username or email.",
+    )
+    # A plain string: empty when no change is pending, so not described as an email address.
+    pending_email = serializers.CharField(
+        read_only=True,
+        help_text="A new email waiting for its link to be opened (the email stays in force "
+        "until then); empty when none is.",
     )
     mfa_enabled = serializers.BooleanField(
         read_only=True, help_text="Whether log-in needs a code from an authenticator app."
@@ -101,12 +109,16 @@ class UserSerializer(StrictModelSerializer):
 
     @transaction.atomic
     def update(self, instance, validated_data):
-        """The notice to the old address is recorded in the change's own transaction."""
-        old_email = instance.email
+        """The email, its link and the notice to the old address are recorded in the change's
+        own transaction."""
+        email = validated_data.pop("email", None)
         instance = super().update(instance, validated_data)
-        if instance.email.lower() != old_email.lower():
-            services.notify_email_change(user=instance, old_email=old_email)
+        if email is not None:
+            self.change_email(instance, email)
         return instance
+
+    def change_email(self, user: User, email: str) -> None:
+        verification.change_email(user=user, email=email)
 
     def _changes_own_login(self, attrs) -> bool:
         """A new username or email for the caller's own account; a change of letter case only
@@ -128,12 +140,20 @@ class StaffUserSerializer(UserSerializer):
     """What staff may change on someone's account: the profile and `is_active`."""
 
     class Meta(UserSerializer.Meta):
-        read_only_fields = ["id", "is_staff", "date_joined"]
+        read_only_fields = ["id", "is_staff", "date_joined", "email_verified", "pending_email"]
 
     def validate_is_active(self, value: bool) -> bool:
         if not value and self.instance == self.context["request"].user:
             raise serializers.ValidationError(CANNOT_DEACTIVATE_SELF, code="self_deactivation")
         return value
+
+    def change_email(self, user: User, email: str) -> None:
+        """Staff set someone's address at once (they vouch for it); their own waits for its
+        link like anyone's."""
+        if user.pk == self.context["request"].user.pk:
+            super().change_email(user, email)
+        else:
+            verification.set_email(user=user, email=email)
 
     def update(self, instance, validated_data):
         is_active = validated_data.pop("is_active", None)
@@ -152,6 +172,11 @@ class RegistrationSerializer(UserSerializer):
 
     class Meta(UserSerializer.Meta):
         fields = [*USER_FIELDS, "password"]
+
+    def _others(self):
+        """A released account (never verified, left too long) holds neither name: the new one
+        takes them, and `create` deletes it."""
+        return User.objects.holding_names()
 
     def to_internal_value(self, data):
         """Every field's problems in one answer: when another field is wrong, the password is
@@ -184,8 +209,16 @@ class RegistrationSerializer(UserSerializer):
             return exc.detail
         return []
 
+    @transaction.atomic
     def create(self, validated_data):
-        return User.objects.create_user(**validated_data)
+        """In one transaction with the new account: the released accounts whose username or
+        email it takes are deleted, and its verification link is recorded."""
+        released = User.objects.released()
+        released.with_username(validated_data["username"]).delete()
+        released.with_email(validated_data["email"]).delete()
+        user = User.objects.create_user(**validated_data)
+        verification.registered(user=user)
+        return user
 
 
 class PasswordChangeSerializer(serializers.Serializer):

@@ -13,7 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import UntypedToken
 
 from backend.fields import StrictCharField, StrictEmailField
-from users import mfa, sessions
+from users import mfa, sessions, verification
 from users.models import Session, User
 from users.serializers.accounts import check_password_strength, password_field
 from users.serializers.tokens import TokenPairSerializer
@@ -44,6 +44,7 @@ class TokenObtainSerializer(jwt_serializers.TokenObtainSerializer):
 
     def validate(self, attrs):
         super().validate(attrs)  # authenticates: self.user, or 401
+        verification.check_may_log_in(self.user)  # mandatory verification: 403
         mfa.require_second_factor(self.user)  # two-factor users: 401 with a challenge
         if api_settings.UPDATE_LAST_LOGIN:
             update_last_login(None, self.user)
@@ -122,12 +123,16 @@ class PasswordResetConfirmSerializer(serializers.Serializer):
     @staticmethod
     def _user_from_link(uid: str, token: str) -> User:
         """A bad uid and a bad token get the same answer: the link does not say who exists."""
-        try:
-            pk = int(force_str(urlsafe_base64_decode(uid)))
-        except (TypeError, ValueError, OverflowError, UnicodeDecodeError):
-            pk = 0
-        in_range = 0 < pk < MAX_ID
-        user = User.objects.filter(pk=pk, is_active=True).first() if in_range else None
+        user = user_of_uid(uid)
         if user is None or not default_token_generator.check_token(user, token):
             raise serializers.ValidationError({"token": [INVALID_RESET_LINK]})
         return user
+
+
+def user_of_uid(uid: str) -> User | None:
+    """The active account an emailed link's `uid` names, or None for any uid that names none."""
+    try:
+        pk = int(force_str(urlsafe_base64_decode(uid)))
+    except (TypeError, ValueError, OverflowError, UnicodeDecodeError):
+        return None
+    return User.objects.filter(pk=pk, is_active=True).first() if 0 < pk < MAX_ID else None

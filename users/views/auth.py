@@ -73,7 +73,9 @@ class PublicAuthView:
 
 class RegisterView(PublicAuthView, generics.CreateAPIView):
     """Create an account. The password is checked by Django's validators, against the new
-    user's own username and email too."""
+    user's own username and email too. Unless verification is off, the email gets a link to
+    verify it. An account never verified that joined more than ACCOUNT_UNVERIFIED_DAYS ago no
+    longer holds its username or email: registering with them replaces it."""
 
     serializer_class = RegistrationSerializer
     throttle_classes = [AuthRateThrottle]
@@ -86,6 +88,14 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     """Log in with a username or an email and a password; get an access and a refresh token."""
 
     throttle_classes = [PasswordCheckThrottle]
+    error_responses = {
+        "post": {
+            403: (
+                "`email_not_verified`: the password is correct, but the account's email is not "
+                "verified yet and ACCOUNT_EMAIL_VERIFICATION is `mandatory`."
+            ),
+        }
+    }
     openapi = {
         "post": {
             "summary": "Log in",

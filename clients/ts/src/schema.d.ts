@@ -99,7 +99,9 @@ export interface paths {
         /**
          * Register an account
          * @description Create an account. The password is checked by Django's validators, against the new
-         *     user's own username and email too.
+         *     user's own username and email too. Unless verification is off, the email gets a link to
+         *     verify it. An account never verified that joined more than ACCOUNT_UNVERIFIED_DAYS ago no
+         *     longer holds its username or email: registering with them replaces it.
          */
         post: operations["auth_register_create"];
         delete?: never;
@@ -182,6 +184,46 @@ export interface paths {
          * @description Check a token: 200 if it is valid, unexpired, not blacklisted and its user active.
          */
         post: operations["auth_token_verify_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an email address
+         * @description Send `uid` and `token` from the link emailed at registration, on a change of address or by the resend endpoint: 204, and the address is verified (a pending new address becomes the account's email). A link works once and expires after a few days (`PASSWORD_RESET_TIMEOUT`); a bad, used or expired link, or a bad `uid`, is 400 with one message under `token`. A pending address another account took meanwhile is 400 under `non_field_errors`, and nothing changes.
+         */
+        post: operations["auth_verify_email_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email/resend/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send the email verification link again
+         * @description 202 with the same body whether or not an account with this email waits for a link: it goes to the pending new address if a change is pending, else to the account's unverified address. Nothing is sent when verification is off (`ACCOUNT_EMAIL_VERIFICATION=none`). Limited per client address, like registration.
+         */
+        post: operations["auth_verify_email_resend_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -547,7 +589,7 @@ export interface components {
         Error: {
             /** @description What went wrong, for people. */
             detail: string;
-            /** @description What went wrong, for programs: DRF's codes (`not_authenticated`, `authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`, `not_acceptable`, `unsupported_media_type`, `throttled`, `parse_error`, …) and `token_expired` (refresh the token), `token_not_valid`, `session_ended` (log in again), `mfa_required` (finish the log-in with its `challenge`), `precondition_failed`, `conflict`, `payload_too_large`, `service_unavailable`, `server_error`. */
+            /** @description What went wrong, for programs: DRF's codes (`not_authenticated`, `authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`, `not_acceptable`, `unsupported_media_type`, `throttled`, `parse_error`, …) and `token_expired` (refresh the token), `token_not_valid`, `session_ended` (log in again), `email_not_verified` (open the emailed link first), `mfa_required` (finish the log-in with its `challenge`), `precondition_failed`, `conflict`, `payload_too_large`, `service_unavailable`, `server_error`. */
             code: string;
         };
         LogoutRequest: {
@@ -673,8 +715,8 @@ export interface components {
          * @description The representation of a user everywhere in the API; never a password or its hash.
          *
          *     A username is kept in its NFKC form, and uniqueness of username and email ignores case.
-         *     Changing one's own username or email needs `current_password`; the old address is told of
-         *     a new email.
+         *     Changing one's own username or email needs `current_password`. A new email waits as
+         *     `pending_email` until its link is opened (users.verification); the old address is told.
          */
         PatchedUserRequest: {
             /** @description Required. 150 characters or fewer: letters, digits and . + - _ only. */
@@ -752,6 +794,13 @@ export interface components {
             last_name?: string;
             password: string;
         };
+        ResendVerificationRequest: {
+            /**
+             * Format: email
+             * @description The account's email address.
+             */
+            email: string;
+        };
         /**
          * @description One log-in of the caller: when it began and was last used, from which browser and
          *     address.
@@ -792,6 +841,10 @@ export interface components {
             is_active: boolean;
             /** Format: date-time */
             readonly date_joined: string;
+            /** @description Whether the owner has opened a link sent to this address. */
+            readonly email_verified: boolean;
+            /** @description A new email waiting for its link to be opened (the email stays in force until then); empty when none is. */
+            readonly pending_email: string;
             /** @description Whether log-in needs a code from an authenticator app. */
             readonly mfa_enabled: boolean;
         };
@@ -833,8 +886,8 @@ export interface components {
          * @description The representation of a user everywhere in the API; never a password or its hash.
          *
          *     A username is kept in its NFKC form, and uniqueness of username and email ignores case.
-         *     Changing one's own username or email needs `current_password`; the old address is told of
-         *     a new email.
+         *     Changing one's own username or email needs `current_password`. A new email waits as
+         *     `pending_email` until its link is opened (users.verification); the old address is told.
          */
         User: {
             readonly id: number;
@@ -859,6 +912,10 @@ export interface components {
             readonly is_active: boolean;
             /** Format: date-time */
             readonly date_joined: string;
+            /** @description Whether the owner has opened a link sent to this address. */
+            readonly email_verified: boolean;
+            /** @description A new email waiting for its link to be opened (the email stays in force until then); empty when none is. */
+            readonly pending_email: string;
             /** @description Whether log-in needs a code from an authenticator app. */
             readonly mfa_enabled: boolean;
         };
@@ -866,8 +923,8 @@ export interface components {
          * @description The representation of a user everywhere in the API; never a password or its hash.
          *
          *     A username is kept in its NFKC form, and uniqueness of username and email ignores case.
-         *     Changing one's own username or email needs `current_password`; the old address is told of
-         *     a new email.
+         *     Changing one's own username or email needs `current_password`. A new email waits as
+         *     `pending_email` until its link is opened (users.verification); the old address is told.
          */
         UserRequest: {
             /** @description Required. 150 characters or fewer: letters, digits and . + - _ only. */
@@ -885,6 +942,12 @@ export interface components {
         /** @description Validation errors: each invalid field (or `non_field_errors` for cross-field rules, or a query parameter) with its messages. */
         ValidationError: {
             [key: string]: string[];
+        };
+        VerifyEmailRequest: {
+            /** @description `uid` from the emailed link. */
+            uid: string;
+            /** @description `token` from the emailed link. */
+            token: string;
         };
     };
     responses: never;
@@ -1293,6 +1356,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description `email_not_verified`: the password is correct, but the account's email is not verified yet and ACCOUNT_EMAIL_VERIFICATION is `mandatory`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Request body too large. */
             413: {
                 headers: {
@@ -1528,6 +1600,149 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type: send application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    auth_verify_email_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyEmailRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["VerifyEmailRequest"];
+                "multipart/form-data": components["schemas"]["VerifyEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type: send application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    auth_verify_email_resend_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResendVerificationRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ResendVerificationRequest"];
+                "multipart/form-data": components["schemas"]["ResendVerificationRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
                 };
             };
             /** @description Request body too large. */

@@ -123,7 +123,7 @@ function cents(step: string, price: string): number {
 type FieldList<T> = { readonly [K in keyof T]-?: true };
 const USER_FIELDS: FieldList<User> = {
   id: true, username: true, email: true, first_name: true, last_name: true, is_staff: true,
-  is_active: true, date_joined: true,
+  is_active: true, date_joined: true, email_verified: true, pending_email: true, mfa_enabled: true,
 };
 const PRODUCT_FIELDS: FieldList<Product> = {
   id: true, name: true, sku: true, description: true, price: true, stock: true, in_stock: true,
@@ -148,6 +148,8 @@ function checkUser(step: string, user: User) {
   check(typeof user.last_name === "string", step, "last_name is not a string");
   check(typeof user.is_staff === "boolean", step, "is_staff is not a boolean");
   check(TIMESTAMP.test(user.date_joined), step, `bad date_joined ${show(user.date_joined)}`);
+  check(typeof user.email_verified === "boolean", step, "email_verified is not a boolean");
+  check(typeof user.pending_email === "string", step, "pending_email is not a string");
 }
 
 function checkTokens(step: string, pair: TokenPair, response: Response) {

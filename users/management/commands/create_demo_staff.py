@@ -22,6 +22,7 @@ class Command(BaseCommand):
             )
         user = User.objects.with_username(DEMO_USERNAME).first() or User(username=DEMO_USERNAME)
         user.email = DEMO_EMAIL
+        user.email_verified = True
         user.is_staff = user.is_superuser = user.is_active = True
         user.set_password(DEMO_PASSWORD)
         user.save()
