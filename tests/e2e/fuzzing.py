@@ -31,6 +31,13 @@ issues, and generated values only ever reach their 400 and 401 answers:
   the harness registers it again after each 204;
 - PUT and PATCH /users/me/ get the editor's current password, without which a new username or
   email is refused, and a username and an email no account has (as register does);
+- verify-email gets the `uid` and `token` of the link mailed to an account registered for it;
+- two-factor runs as a helper of its own, whose state the harness follows: confirm gets the
+  current code of an enrolment the harness begins (turning two-factor off first when it is on),
+  turning it off gets the password and a recovery code (turning it on first when it is off);
+  token/mfa gets a challenge of another helper, with two-factor on, and one of its recovery
+  codes (a TOTP code could be the one the run just spent, which is refused as a replay); a
+  helper with two-factor on logs in with a recovery code;
 - register, reset/confirm and users/me/password get a new password Django's validators accept
   (generated ones shrink towards "0" and are refused as too short, so the 201 and 204 answers
   would go untested); register also gets a username and an email no account has (the generated
@@ -60,6 +67,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyotp
 import requests
 import schemathesis
 
@@ -85,6 +93,11 @@ PROFILE_WRITES = ("PUT /api/v1/users/me/", "PATCH /api/v1/users/me/")
 LOGOUT_ALL = "POST /api/v1/auth/logout-all/"
 CLOSE_ACCOUNT = "DELETE /api/v1/users/me/"
 END_SESSION = "DELETE /api/v1/users/me/sessions/{id}/"
+VERIFY_EMAIL = "POST /api/v1/auth/verify-email/"
+TOKEN_MFA = "POST /api/v1/auth/token/mfa/"
+TOTP_START = "POST /api/v1/users/me/mfa/totp/"
+TOTP_CONFIRM = "POST /api/v1/users/me/mfa/totp/confirm/"
+TOTP_OFF = "DELETE /api/v1/users/me/mfa/totp/"
 # Operations run with a helper's token rather than the editor's: a password change, and what
 # ends the caller's sessions or account (which would end the run's own session).
 RUN_AS = {
@@ -92,6 +105,9 @@ RUN_AS = {
     LOGOUT_ALL: "sessions",
     END_SESSION: "sessions",
     CLOSE_ACCOUNT: "closing",
+    TOTP_START: "mfa",
+    TOTP_CONFIRM: "mfa",
+    TOTP_OFF: "mfa",
 }
 
 LOCK = threading.RLock()
@@ -121,16 +137,28 @@ class Account:
     password: str
     id: int | None = None
     pair: dict | None = field(default=None, repr=False)
+    # Two-factor: the secret of an enrolment begun, and the unused recovery codes once it is on.
+    secret: str | None = field(default=None, repr=False)
+    recovery_codes: list[str] = field(default_factory=list, repr=False)
 
     def log_in(self) -> dict:
         answer = _call(
             "POST", "/auth/token/", {"username": self.username, "password": self.password}
         )
+        if answer.status_code == 401 and "challenge" in answer.json() and self.recovery_codes:
+            second = {"challenge": answer.json()["challenge"]}
+            answer = _call("POST", "/auth/token/mfa/", second | self.second_factor())
         if answer.status_code != 200:
             raise HarnessError(f"{self.username} cannot log in: {answer.status_code} {answer.text}")
         pair = answer.json()
         self.id = int(_claims(pair["access"])["user_id"])
         return pair
+
+    def second_factor(self) -> dict:
+        """A recovery code, spent: a TOTP code could be the one the run just used (refused)."""
+        if not self.recovery_codes:
+            raise HarnessError(f"{self.username} has no recovery code left")
+        return {"recovery_code": self.recovery_codes.pop()}
 
     def access_token(self) -> str:
         """The session's access token, renewed by rotation before it expires."""
@@ -157,7 +185,7 @@ HELPERS = {
     role: Account(
         f"fuzz-{role}-{RUN}", f"fuzz-{role}-{RUN}@example.com", f"{role.title()}-helper-pass-7"
     )
-    for role in ("tokens", "password", "reset", "sessions", "closing")
+    for role in ("tokens", "password", "reset", "sessions", "closing", "mfa", "challenged")
 }
 _registered = False
 
@@ -179,7 +207,7 @@ def register(account: Account) -> None:
     if answer.status_code != 201:
         raise HarnessError(f"cannot register {account.username}: {answer.text}")
     account.id = answer.json()["id"]
-    account.pair = None
+    account.pair, account.secret, account.recovery_codes = None, None, []
 
 
 def repair(account: Account) -> None:
@@ -226,14 +254,63 @@ def other_session_id(account: Account) -> str:
     return next(session["id"] for session in listed if session["current"])
 
 
-def _links(account: Account) -> list[tuple[str, str]]:
+def _links(account: Account, page: str = "reset-password") -> list[tuple[str, str]]:
+    """The `uid` and `token` of every link to `page` (the SPA's) mailed to the account."""
     uid = base64.urlsafe_b64encode(str(account.id).encode()).decode().rstrip("=")
+    pattern = rf"/{page}\?uid=([\w-]+)&token=([\w-]+)"
     links = []
     for path in sorted(MAIL_DIR.glob("*"), key=lambda path: path.stat().st_mtime_ns):
-        for found_uid, token in re.findall(r"uid=([\w-]+)&token=([\w-]+)", path.read_text()):
+        for found_uid, token in re.findall(pattern, path.read_text()):
             if found_uid == uid:
                 links.append((found_uid, token))
     return links
+
+
+def verification_link() -> tuple[str, str]:
+    """The link mailed to a new account of its own: registering mails one."""
+    suffix = f"{RUN}-{next(FRESH)}"
+    account = Account(f"fuzz-verify-{suffix}", f"fuzz-verify-{suffix}@example.com", "Verify-pass-7")
+    register(account)
+    links = _links(account, "verify-email")
+    if not links:
+        raise HarnessError(f"no verification mail for {account.email} in {MAIL_DIR}")
+    return links[-1]
+
+
+def enrol(account: Account) -> str:
+    """Begin an enrolment of `account` (two-factor off first, if on); its secret."""
+    if account.recovery_codes:
+        off = {"password": account.password} | account.second_factor()
+        _call("DELETE", "/users/me/mfa/totp/", off, token=account.access_token())
+        account.recovery_codes = []
+    answer = _call("POST", "/users/me/mfa/totp/", token=account.access_token())
+    if answer.status_code != 200:
+        raise HarnessError(f"{account.username} cannot enrol: {answer.status_code} {answer.text}")
+    account.secret = answer.json()["secret"]
+    return account.secret
+
+
+def two_factor_on(account: Account) -> None:
+    """Turn two-factor on for `account` with a fresh enrolment, keeping its recovery codes."""
+    code = pyotp.TOTP(enrol(account)).now()
+    answer = _call(
+        "POST", "/users/me/mfa/totp/confirm/", {"code": code}, token=account.access_token()
+    )
+    if answer.status_code != 200:
+        raise HarnessError(f"{account.username} cannot confirm: {answer.text}")
+    account.recovery_codes = answer.json()["recovery_codes"]
+
+
+def challenge_of(account: Account) -> str:
+    """A log-in challenge of `account`, with at least one recovery code left to answer it."""
+    if len(account.recovery_codes) < 2:
+        two_factor_on(account)
+    answer = _call(
+        "POST", "/auth/token/", {"username": account.username, "password": account.password}
+    )
+    if answer.status_code != 401 or "challenge" not in answer.json():
+        raise HarnessError(f"no challenge for {account.username}: {answer.text}")
+    return answer.json()["challenge"]
 
 
 def _chosen(value, salt: str) -> bool:
@@ -298,6 +375,22 @@ def _inject_secrets(label: str, body: dict) -> None:
             body["current_password"] = helper("password").password
     elif label == CLOSE_ACCOUNT and _has_string(body, "password"):
         body["password"] = helper("closing").password
+    elif label == VERIFY_EMAIL and _has_string(body, "uid", "token"):
+        body["uid"], body["token"] = verification_link()
+    elif label == TOKEN_MFA and _has_string(body, "challenge"):
+        account = helper("challenged")
+        body["challenge"] = challenge_of(account)
+        body.pop("code", None)
+        body.update(account.second_factor())
+    elif label == TOTP_CONFIRM and _has_string(body, "code"):
+        body["code"] = pyotp.TOTP(enrol(helper("mfa"))).now()
+    elif label == TOTP_OFF and _has_string(body, "password"):
+        account = helper("mfa")
+        if not account.recovery_codes:
+            two_factor_on(account)
+        body["password"] = account.password
+        body.pop("code", None)
+        body.update(account.second_factor())
 
 
 def _inject_etags(case) -> None:
@@ -349,6 +442,10 @@ def after_call(context, case, response):
             account.pair = None  # its own session ended with the others
         elif label == CLOSE_ACCOUNT and response.status_code == 204:
             register(account)
+        elif label == TOTP_CONFIRM and response.status_code == 200:
+            account.recovery_codes = response.json().get("recovery_codes", [])
+        elif label == TOTP_OFF and response.status_code == 204:
+            account.recovery_codes = []
         elif response.status_code == 401 and account.pair is not None:
             # Either the case sent a broken Authorization header on purpose, or the fuzzer
             # deactivated the helper through PATCH /users/{id}/ and its tokens stopped at once.

@@ -453,7 +453,21 @@ def test_resend_for_a_pending_change_goes_to_the_new_address(verifying_mode, mai
     assert User.objects.get(pk=vera.pk).email == "vera@new.example"
 
 
-@pytest.mark.parametrize("email", [*BAD_STRINGS, pytest.param("not-an-email", id="not-an-email")])
+def test_resend_to_an_address_that_is_no_address_is_the_same_202_and_mails_nothing(
+    verifying_mode, mailoutbox
+):
+    """Nobody's address, malformed or not, gets the answer every address gets."""
+    make_user(email="una@example.com")
+
+    response = resend("not-an-email")
+
+    assert response.status_code == 202, response.content
+    assert response.json() == resend("nobody@example.com").json()
+    assert mailoutbox == []
+    assert not OutboxEmail.objects.exists()
+
+
+@pytest.mark.parametrize("email", BAD_STRINGS)
 def test_resend_with_a_malformed_email_is_400_and_mails_nothing(verifying_mode, mailoutbox, email):
     make_user(email="una@example.com")
 

@@ -665,7 +665,7 @@ export interface components {
             new_password: string;
         };
         PasswordResetRequestRequest: {
-            /** Format: email */
+            /** @description The account's email address. */
             email: string;
         };
         /** @description A category of products. Names and slugs are unique whatever the letter case. */
@@ -795,10 +795,7 @@ export interface components {
             password: string;
         };
         ResendVerificationRequest: {
-            /**
-             * Format: email
-             * @description The account's email address.
-             */
+            /** @description The account's email address. */
             email: string;
         };
         /**
