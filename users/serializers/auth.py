@@ -14,6 +14,7 @@ from rest_framework_simplejwt.tokens import UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from backend.fields import StrictCharField, StrictEmailField
+from users import backoff
 from users.models import User
 from users.serializers.accounts import check_password_strength, password_field
 from users.tokens import (
@@ -68,7 +69,8 @@ class TokenObtainSerializer(jwt_serializers.TokenObtainSerializer):
         self.fields[self.username_field].help_text = "Username or email address."
 
     def validate(self, attrs):
-        super().validate(attrs)  # authenticates: self.user, or 401
+        with backoff.guard(attrs[self.username_field]):  # 429 while the name is locked
+            super().validate(attrs)  # authenticates: self.user, or 401
         if api_settings.UPDATE_LAST_LOGIN:
             update_last_login(None, self.user)
         return TokenPairSerializer.of(self.get_token(self.user))
