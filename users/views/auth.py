@@ -63,7 +63,13 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
 
     throttle_classes = [PasswordCheckThrottle]
     error_responses = {
-        "post": {401: "Wrong credentials, unknown user or inactive user: one answer for all."}
+        "post": {
+            401: "Wrong credentials, unknown user or inactive user: one answer for all.",
+            429: (
+                "Too many password checks from this address, or too many failed log-ins in a "
+                "row for this name (known or not): retry after the seconds in Retry-After."
+            ),
+        }
     }
     openapi = {"post": {"summary": "Log in", "responses": {200: TokenPairSerializer}}}
 

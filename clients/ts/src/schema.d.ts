@@ -1119,7 +1119,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            /** @description Too many password checks from this address, or too many failed log-ins in a row for this name (known or not): retry after the seconds in Retry-After. */
             429: {
                 headers: {
                     /** @description Seconds to wait. */
