@@ -75,7 +75,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Outside ApiJsonErrorsMiddleware, which answers some errors afresh: the headers reach those.
-    "backend.throttling.RateLimitHeadersMiddleware",
+    "backend.ratelimit.RateLimitHeadersMiddleware",
     "backend.middleware.ApiJsonErrorsMiddleware",
     "backend.middleware.RequestBodyLimitMiddleware",
     "corsheaders.middleware.CorsMiddleware",

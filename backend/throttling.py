@@ -13,10 +13,8 @@ is kept as a timestamp in a sorted set (at most `limit` of them), trimmed, count
 by one Lua script: atomic across processes, one round trip.
 
 Each counted request also learns where its caller stands (the limit, what is left, when the
-window moves on) from that same round trip, and leaves it on the request for
-`RateLimitHeadersMiddleware` to report as `RateLimit-Policy` and `RateLimit` (API.md, "Accounts
-a SPA can rely on"): no second look at the cache, and nothing a cached answer could carry to
-another caller.
+window moves on) from that same round trip, and leaves it on the request for the RateLimit
+headers (`backend.ratelimit`): no second look at the cache.
 """
 
 import hashlib
@@ -33,6 +31,8 @@ from django.http import HttpResponse
 from redis.exceptions import NoScriptError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+
+from backend.ratelimit import Quota, report
 
 # Every way to check a password spends this one budget per address: the token endpoint, the
 # password change, the session log-in pages (and account deletion, two-factor off, when added).
@@ -86,8 +86,9 @@ _HIT_SHA = hashlib.sha1(_HIT_SCRIPT.encode()).hexdigest()
 
 
 class Window(NamedTuple):
-    """A sliding window's answer, in seconds: `wait` 0 when the attempt was recorded (else
-    when it would be), how many more it allows now, and when its oldest attempt leaves it."""
+    """A limit's answer to one request, in seconds: `wait` 0 when it was let through (else
+    until it would be), how many more the limit allows now, and when its window moves on (a
+    sliding window's: when its oldest attempt leaves it)."""
 
     wait: float
     remaining: int
@@ -145,17 +146,6 @@ def _spend_in_local_window(key: str, now_ms: int, period_ms: int, limit: int) ->
         return 0, limit - len(attempts), attempts[0] + period_ms - now_ms
 
 
-class Quota(NamedTuple):
-    """Where a caller stands with one policy once this request is counted: what the RateLimit
-    headers report."""
-
-    policy: str
-    limit: int
-    window: int
-    remaining: int
-    reset: float  # seconds until the window moves on
-
-
 class CacheThrottle(BaseThrottle):
     """`rate` requests a period per `bucket_for(request, view)`; None means not counted."""
 
@@ -170,7 +160,7 @@ class CacheThrottle(BaseThrottle):
         counted = self.admit(f"throttle:{self.scope}:{bucket}", limit, period)
         self.retry_after = counted.wait
         policy = self.policy or self.scope
-        _report(request, Quota(policy, limit, period, counted.remaining, counted.reset))
+        report(request, Quota(policy, limit, period, counted.remaining, counted.reset))
         return counted.wait == 0
 
     def admit(self, key: str, limit: int, period: int) -> Window:
@@ -284,35 +274,3 @@ def too_many_attempts(wait: float) -> HttpResponse:
     )
     response["Retry-After"] = str(seconds)
     return response
-
-
-def _report(request, quota: Quota) -> None:
-    """Leave the quota on Django's request (beneath DRF's), where the middleware finds it."""
-    request = getattr(request, "_request", request)
-    request.rate_limits = [*getattr(request, "rate_limits", ()), quota]
-
-
-class RateLimitHeadersMiddleware:
-    """Every answer a throttle counted says where its caller stands (IETF httpapi
-    ratelimit-headers draft, structured fields): `RateLimit-Policy` lists each policy that
-    counted the request, `"name";q=LIMIT;w=WINDOW`, and `RateLimit` reports the one nearest its
-    limit, `"name";r=REMAINING;t=SECONDS`: the fewest left, and of those the one that waits
-    longest. A 429 has r=0.
-
-    Added to each response on its way out, from what this request's throttles counted: never
-    part of a cached answer, never a second trip to the cache."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        response = self.get_response(request)
-        quotas = getattr(request, "rate_limits", None)
-        if quotas:
-            response["RateLimit-Policy"] = ", ".join(
-                f'"{quota.policy}";q={quota.limit};w={quota.window}' for quota in quotas
-            )
-            nearest = min(quotas, key=lambda quota: (quota.remaining, -quota.reset))
-            seconds = math.ceil(nearest.reset)
-            response["RateLimit"] = f'"{nearest.policy}";r={nearest.remaining};t={seconds}'
-        return response
