@@ -7,11 +7,13 @@ Each request comes from an address of its own, so the per-address throttle stays
 count unless a test is about it."""
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core.cache import cache
 from django.test import Client
+from rest_framework.exceptions import Throttled
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
@@ -142,6 +144,30 @@ def test_the_count_is_forgotten_15_minutes_after_the_last_failure(clock, custome
     statuses = fail("carol", 5)
 
     assert statuses == [401] * 5
+
+
+def test_a_burst_at_the_end_of_a_lock_gets_one_attempt_through(clock):
+    for _ in range(5):
+        backoff.attempt("carol")
+    clock.now += 1
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        waits = list(pool.map(backoff.attempt, ["carol"] * 16))
+
+    assert sorted(waits) == [0] + [2.0] * 15  # one attempt let through, and counted
+
+
+def test_other_password_checks_can_back_off_by_name(clock):
+    """What the two-factor step (or any other check of a secret for a name) calls."""
+    for _ in range(5):
+        backoff.check("dora")
+    with pytest.raises(Throttled) as refused:
+        backoff.check("Dora")
+    backoff.succeeded("DORA")
+
+    backoff.check("dora")  # forgotten: counted afresh
+
+    assert refused.value.wait == 1
 
 
 def test_unknown_and_known_names_are_answered_alike(clock, customer, monkeypatch):
