@@ -75,6 +75,30 @@ ETAG_HEADER = {
     "description": "Strong validator of this representation; send it back in If-None-Match.",
 }
 
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "schema": {"type": "string"},
+        "description": (
+            "Every rate limit that counted this request (IETF httpapi ratelimit-headers draft, "
+            'a structured-field list): `"name";q=LIMIT;w=WINDOW_SECONDS`, comma-separated. '
+            "Names: `anon`, `user` (per address or per user), `auth` (sign-up, reset mail), "
+            "`password` (every password check, per address). Absent on an answer refused "
+            "before the limits are counted (a bad token, a permission)."
+        ),
+        "example": '"password";q=10;w=60',
+    },
+    "RateLimit": {
+        "schema": {"type": "string"},
+        "description": (
+            'Where the caller stands with the policy nearest its limit: `"name";r=REMAINING;'
+            "t=SECONDS`, the requests left and the seconds until the window moves on (a "
+            "sliding window: until its oldest request leaves it). r=0 on a 429, t then as "
+            "Retry-After."
+        ),
+        "example": '"password";r=9;t=60',
+    },
+}
+
 DESCRIPTIONS = {
     304: "Not modified: the ETag in If-None-Match is current (no body).",
     412: "Precondition failed: If-Match does not match the current ETag; nothing was written.",
@@ -188,7 +212,23 @@ class AutoSchema(openapi.AutoSchema):
             return responses
         for status, description in sorted(self._error_statuses().items()):
             responses.setdefault(str(status), self._error_response(status, description))
+        if getattr(self.view, "throttle_classes", None):
+            headers = self._rate_limit_headers()
+            for response in responses.values():
+                response["headers"] = response.get("headers", {}) | headers
         return responses
+
+    def _rate_limit_headers(self) -> dict:
+        """What every answer of a throttled operation carries, as components (one description,
+        referenced from each response)."""
+        references = {}
+        for name, header in RATE_LIMIT_HEADERS.items():
+            component = ResolvedComponent(
+                name=name, type=ResolvedComponent.HEADER, object=name, schema=header
+            )
+            self.registry.register_on_missing(component)
+            references[name] = component.ref
+        return references
 
     def _get_parameters(self):
         """A query parameter sent empty (`?category=`, as an HTML form sends its empty fields) is

@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "backend.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside ApiJsonErrorsMiddleware, which answers some errors afresh: the headers reach those.
+    "backend.ratelimit.RateLimitHeadersMiddleware",
     "backend.middleware.ApiJsonErrorsMiddleware",
     "backend.middleware.RequestBodyLimitMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -308,7 +310,7 @@ CORS_ALLOW_HEADERS = [
     "if-none-match",
     "x-request-id",
 ]
-CORS_EXPOSE_HEADERS = ["etag", "retry-after", "x-request-id"]
+CORS_EXPOSE_HEADERS = ["etag", "retry-after", "ratelimit", "ratelimit-policy", "x-request-id"]
 
 # --- Email -------------------------------------------------------------------------------------
 

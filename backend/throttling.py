@@ -11,6 +11,10 @@ Password guessing cannot (API.md, Throttling): everything that checks a password
 sliding budget per address, so no 60 seconds ever see more than the limit. Each allowed attempt
 is kept as a timestamp in a sorted set (at most `limit` of them), trimmed, counted and added to
 by one Lua script: atomic across processes, one round trip.
+
+Each counted request also learns where its caller stands (the limit, what is left, when the
+window moves on) from that same round trip, and leaves it on the request for the RateLimit
+headers (`backend.ratelimit`): no second look at the cache.
 """
 
 import hashlib
@@ -19,6 +23,7 @@ import secrets
 import threading
 import time
 from functools import wraps
+from typing import NamedTuple
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
@@ -26,6 +31,8 @@ from django.http import HttpResponse
 from redis.exceptions import NoScriptError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+
+from backend.ratelimit import Quota, report
 
 # Every way to check a password spends this one budget per address: the token endpoint, the
 # password change, the session log-in pages (and account deletion, two-factor off, when added).
@@ -39,7 +46,7 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), PERIODS[period[0]]
 
 
-def _run_script(script: str, sha: str, key: str, *args):
+def run_script(script: str, sha: str, key: str, *args):
     """Run a Lua script on the cache's Redis: by its SHA, and sent whole only when Redis does not
     know it yet. The key is ours, short and plain: nothing to validate."""
     backend = caches["default"]
@@ -51,14 +58,14 @@ def _run_script(script: str, sha: str, key: str, *args):
         return client.eval(script, 1, redis_key, *args)
 
 
-def _uses_redis() -> bool:
+def uses_redis() -> bool:
     return isinstance(caches["default"], RedisCache)
 
 
 def count_hit(key: str, period: int) -> int:
     """Add one to this window's counter and return it; the counter expires with the window."""
-    if _uses_redis():
-        return _run_script(_HIT_SCRIPT, _HIT_SHA, key, period + 1)
+    if uses_redis():
+        return run_script(_HIT_SCRIPT, _HIT_SHA, key, period + 1)
     if cache.add(key, 1, timeout=period):
         return 1
     try:
@@ -78,64 +85,86 @@ return count
 _HIT_SHA = hashlib.sha1(_HIT_SCRIPT.encode()).hexdigest()
 
 
-def spend_in_window(key: str, limit: int, period: int) -> float:
+class Window(NamedTuple):
+    """A limit's answer to one request, in seconds: `wait` 0 when it was let through (else
+    until it would be), how many more the limit allows now, and when its window moves on (a
+    sliding window's: when its oldest attempt leaves it)."""
+
+    wait: float
+    remaining: int
+    reset: float
+
+
+def spend_in_window(key: str, limit: int, period: int) -> Window:
     """Record one attempt if fewer than `limit` were recorded in the last `period` seconds.
 
-    Returns 0 when recorded, else the seconds until the oldest attempt leaves the window (the
+    `wait` is 0 when recorded, else the seconds until the oldest attempt leaves the window (the
     honest Retry-After). Refused attempts are not recorded: waiting out the answer works."""
     now_ms = int(time.time() * 1000)
     period_ms = period * 1000
     if limit <= 0:
-        return period
-    if _uses_redis():
+        return Window(period, 0, period)
+    if uses_redis():
         member = f"{now_ms}:{secrets.token_hex(4)}"  # unique, even within one millisecond
-        wait_ms = _run_script(_WINDOW_SCRIPT, _WINDOW_SHA, key, now_ms, period_ms, limit, member)
+        answer = run_script(_WINDOW_SCRIPT, _WINDOW_SHA, key, now_ms, period_ms, limit, member)
     else:
-        wait_ms = _spend_in_local_window(key, now_ms, period_ms, limit)
-    return wait_ms / 1000
+        answer = _spend_in_local_window(key, now_ms, period_ms, limit)
+    wait_ms, remaining, reset_ms = answer
+    return Window(wait_ms / 1000, remaining, reset_ms / 1000)
 
 
-# Forget attempts older than the window, then count and record: atomic in Redis. Milliseconds
-# as integers, because Redis turns a Lua number into an integer reply.
+# Forget attempts older than the window, then count and record: atomic in Redis. The answer is
+# {wait, remaining, reset}, milliseconds as integers (Redis turns a Lua number into an integer).
 _WINDOW_SCRIPT = """
 local now, period, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
-if redis.call('ZCARD', KEYS[1]) < limit then
+local count = redis.call('ZCARD', KEYS[1])
+local recorded = count < limit
+if recorded then
   redis.call('ZADD', KEYS[1], now, ARGV[4])
   redis.call('PEXPIRE', KEYS[1], period)
-  return 0
+  count = count + 1
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return tonumber(oldest[2]) + period - now
+local reset = tonumber(oldest[2]) + period - now
+if recorded then return {0, limit - count, reset} end
+return {reset, 0, reset}
 """
 _WINDOW_SHA = hashlib.sha1(_WINDOW_SCRIPT.encode()).hexdigest()
 _local_window_lock = threading.Lock()
 
 
-def _spend_in_local_window(key: str, now_ms: int, period_ms: int, limit: int) -> int:
+def _spend_in_local_window(key: str, now_ms: int, period_ms: int, limit: int) -> tuple:
     """The script's steps on the local-memory cache (one process: a lock makes them atomic)."""
     with _local_window_lock:
         attempts = [at for at in cache.get(key, []) if at > now_ms - period_ms]
         if len(attempts) >= limit:
-            return attempts[0] + period_ms - now_ms
-        cache.set(key, [*attempts, now_ms], timeout=period_ms / 1000)
-        return 0
+            wait = attempts[0] + period_ms - now_ms
+            return wait, 0, wait
+        attempts.append(now_ms)
+        cache.set(key, attempts, timeout=period_ms / 1000)
+        return 0, limit - len(attempts), attempts[0] + period_ms - now_ms
 
 
 class CacheThrottle(BaseThrottle):
     """`rate` requests a period per `bucket_for(request, view)`; None means not counted."""
 
     scope = ""
+    policy = ""  # its name in the RateLimit headers: the scope unless set
 
     def allow_request(self, request, view):
         bucket = self.bucket_for(request, view)
         if bucket is None:
             return True
         limit, period = parse_rate(self.rate())
-        return self.admit(f"throttle:{self.scope}:{bucket}", limit, period)
+        counted = self.admit(f"throttle:{self.scope}:{bucket}", limit, period)
+        self.retry_after = counted.wait
+        policy = self.policy or self.scope
+        report(request, Quota(policy, limit, period, counted.remaining, counted.reset))
+        return counted.wait == 0
 
-    def admit(self, key: str, limit: int, period: int) -> bool:
-        """Count this request under `key`; False (and `retry_after` set) past the limit."""
+    def admit(self, key: str, limit: int, period: int) -> Window:
+        """Count this request under `key`: a `wait` past the limit, else 0."""
         raise NotImplementedError
 
     def wait(self):
@@ -167,16 +196,16 @@ class FixedWindowThrottle(CacheThrottle):
     def admit(self, key, limit, period):
         now = time.time()
         window = int(now // period)
-        self.retry_after = (window + 1) * period - now
-        return count_hit(f"{key}:{window}", period) <= limit
+        reset = (window + 1) * period - now
+        count = count_hit(f"{key}:{window}", period)
+        return Window(0 if count <= limit else reset, max(0, limit - count), reset)
 
 
 class SlidingWindowThrottle(CacheThrottle):
     """No `period` seconds, wherever they start, see more than `limit` requests."""
 
     def admit(self, key, limit, period):
-        self.retry_after = spend_in_window(key, limit, period)
-        return self.retry_after == 0
+        return spend_in_window(key, limit, period)
 
 
 class AnonRateThrottle(FixedWindowThrottle):
@@ -215,6 +244,8 @@ class PasswordCheckThrottle(AuthRateThrottle):
     """API_THROTTLE_AUTH per client address over every endpoint that checks a password, and the
     session log-in pages: one budget, so spreading guesses over them gains nothing."""
 
+    policy = PASSWORD_BUCKET
+
     def bucket_for(self, request, view):
         return f"{PASSWORD_BUCKET}:{self.get_ident(request)}"
 
@@ -228,13 +259,13 @@ def throttle_login_posts(login_view):
         if request.method == "POST":
             throttle = PasswordCheckThrottle()
             if not throttle.allow_request(request, None):
-                return _too_many_attempts(throttle.wait())
+                return too_many_attempts(throttle.wait())
         return login_view(request, *args, **kwargs)
 
     return view
 
 
-def _too_many_attempts(wait: float) -> HttpResponse:
+def too_many_attempts(wait: float) -> HttpResponse:
     seconds = max(1, math.ceil(wait))  # never earlier than the attempt would be allowed
     response = HttpResponse(
         f"Too many log-in attempts. Try again in {seconds} seconds.\n",

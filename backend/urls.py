@@ -13,6 +13,7 @@ from django.urls import include, path, reverse_lazy
 from backend import health
 from backend.api_root import ApiRootView
 from backend.throttling import throttle_login_posts
+from users import backoff
 
 
 def docs_view(name: str, **initkwargs):
@@ -59,13 +60,16 @@ api_v1 = [
     path("redoc/", docs_view("SpectacularRedocView", url_name="schema"), name="redoc"),
 ]
 
-# The browsable API's log-in and log-out, with log-in attempts throttled like the token endpoint.
+# The browsable API's log-in and log-out, with log-in attempts throttled per address and backed
+# off per name like the token endpoint.
 browsable_api_auth = (
     [
         path(
             "login/",
             throttle_login_posts(
-                auth_views.LoginView.as_view(template_name="rest_framework/login.html")
+                backoff.login_posts(
+                    auth_views.LoginView.as_view(template_name="rest_framework/login.html")
+                )
             ),
             name="login",
         ),
@@ -79,7 +83,7 @@ admin.site.site_title = "Catalog admin"
 admin.site.site_url = reverse_lazy("api-root")  # "View site": the browsable API; / is a 404
 
 urlpatterns = [
-    path("admin/login/", throttle_login_posts(admin.site.login)),
+    path("admin/login/", throttle_login_posts(backoff.login_posts(admin.site.login))),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api-auth/", include(browsable_api_auth)),

@@ -3,6 +3,7 @@
 Each case starts a fresh interpreter, so `backend/settings.py` is read with exactly the
 environment the case gives it: the test process's own settings were fixed at start-up."""
 
+import itertools
 import json
 import os
 import subprocess
@@ -545,10 +546,14 @@ def test_cors_actual_request_from_an_allowed_origin_is_readable(settings, custom
 # --- NUM_PROXIES, in this process -----------------------------------------------------------------
 
 
+GUESSES = itertools.count()
+
+
 def attempt_login(client, forwarded_for: str):
+    """A wrong password, for a name of its own each time (the per-name backoff is not counted)."""
     return client.post(
         "/api/v1/auth/token/",
-        {"username": "carol", "password": "wrong-password"},
+        {"username": f"guess-{next(GUESSES)}", "password": "wrong-password"},
         format="json",
         HTTP_X_FORWARDED_FOR=forwarded_for,
     )

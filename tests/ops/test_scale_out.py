@@ -1,6 +1,9 @@
 """Two application instances on one database and one Redis behave as one service."""
 
+import time
+
 import pytest
+import redis
 
 from tests.ops.servers import ADMIN, call, token_for
 
@@ -40,6 +43,11 @@ def test_a_logout_on_one_instance_is_refused_on_the_other(pair):
     )
 
 
+def wrong(n: int) -> dict:
+    """A wrong password for a name of its own: the per-name backoff stays out of the count."""
+    return {"username": f"nobody-{n}", "password": "wrong-password"}
+
+
 @pytest.mark.parametrize("ending", ["logout", "revoke", "logout-all"])
 def test_an_access_token_is_refused_on_the_other_instance_right_after_its_session_ends(
     pair, ending
@@ -66,15 +74,19 @@ def test_an_access_token_is_refused_on_the_other_instance_right_after_its_sessio
 
 def test_the_auth_throttle_counts_requests_across_both_instances(pair):
     first, second = pair
-    wrong = {"username": "nobody", "password": "wrong-password"}
-    statuses = [call(pair[n % 2], "POST", "/api/v1/auth/token/", wrong).status for n in range(10)]
+    answers = [call(pair[n % 2], "POST", "/api/v1/auth/token/", wrong(n)) for n in range(10)]
+    statuses = [answer.status for answer in answers]
 
-    eleventh = call(second, "POST", "/api/v1/auth/token/", wrong)
+    eleventh = call(second, "POST", "/api/v1/auth/token/", wrong(10))
 
     assert statuses == [401] * 10  # five on each instance
     assert eleventh.status == 429
     assert int(eleventh.headers["retry-after"]) > 0
-    assert call(first, "POST", "/api/v1/auth/token/", wrong).status == 429
+    assert call(first, "POST", "/api/v1/auth/token/", wrong(11)).status == 429
+    assert [answer.headers["ratelimit"].split(";")[1] for answer in answers] == [
+        f"r={left}" for left in range(9, -1, -1)
+    ]
+    assert eleventh.headers["ratelimit"].split(";")[1] == "r=0"
 
 
 def test_writes_through_one_instance_are_read_through_the_other(pair):
@@ -100,3 +112,33 @@ def test_writes_through_one_instance_are_read_through_the_other(pair):
     )
     assert changed.status == 200
     assert call(first, "GET", PRODUCTS).body["results"][0]["price"] == "7.25"
+
+
+def test_rate_limit_headers_count_down_by_one_across_both_instances(deployment, pair):
+    """The anonymous catalog reads' fixed window, on the hot path: whichever instance and
+    worker answers, each read leaves exactly one fewer."""
+    redis.Redis.from_url(deployment.redis_url).flushdb()  # no counts from the tests before
+    seconds_into_minute = time.time() % 60
+    if seconds_into_minute > 45:  # keep the reads inside one clock window
+        time.sleep(61 - seconds_into_minute)
+    answers = [call(pair[n % 2], "GET", PRODUCTS) for n in range(20)]
+
+    left = [int(answer.headers["ratelimit"].split(";r=")[1].split(";")[0]) for answer in answers]
+
+    assert [answer.status for answer in answers] == [200] * 20
+    assert {answer.headers["ratelimit-policy"] for answer in answers} == {'"anon";q=100000;w=60'}
+    assert left == list(range(99_999, 99_979, -1))
+
+
+def test_a_name_backs_off_across_both_instances(deployment, pair):
+    redis.Redis.from_url(deployment.redis_url).flushdb()  # the address's budget afresh
+    wrong_password = {"username": ADMIN["username"], "password": "wrong-password"}
+    failures = [
+        call(pair[n % 2], "POST", "/api/v1/auth/token/", wrong_password).status for n in range(5)
+    ]
+
+    locked = [call(base, "POST", "/api/v1/auth/token/", ADMIN) for base in pair]
+
+    assert failures == [401] * 5
+    assert [answer.status for answer in locked] == [429, 429]
+    assert [answer.headers["retry-after"] for answer in locked] == ["1", "1"]

@@ -13,7 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import UntypedToken
 
 from backend.fields import StrictCharField
-from users import mfa, sessions, verification
+from users import backoff, mfa, sessions, verification
 from users.models import Session, User
 from users.serializers.accounts import check_password_strength, password_field
 from users.serializers.tokens import TokenPairSerializer
@@ -43,7 +43,8 @@ class TokenObtainSerializer(jwt_serializers.TokenObtainSerializer):
         self.fields[self.username_field].help_text = "Username or email address."
 
     def validate(self, attrs):
-        super().validate(attrs)  # authenticates: self.user, or 401
+        with backoff.guard(attrs[self.username_field]):  # 429 while the name is locked
+            super().validate(attrs)  # authenticates: self.user, or 401
         verification.check_may_log_in(self.user)  # mandatory verification: 403
         mfa.require_second_factor(self.user)  # two-factor users: 401 with a challenge
         if api_settings.UPDATE_LAST_LOGIN:

@@ -94,6 +94,10 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
                 "`email_not_verified`: the password is correct, but the account's email is not "
                 "verified yet and ACCOUNT_EMAIL_VERIFICATION is `mandatory`."
             ),
+            429: (
+                "Too many password checks from this address, or too many failed log-ins in a "
+                "row for this name (known or not): retry after the seconds in Retry-After."
+            ),
         }
     }
     openapi = {
