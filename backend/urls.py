@@ -13,6 +13,7 @@ from django.urls import include, path, reverse_lazy
 from backend import health
 from backend.api_root import ApiRootView
 from backend.throttling import throttle_login_posts
+from users.forms import AdminLoginForm, LoginForm
 
 
 def docs_view(name: str, **initkwargs):
@@ -59,13 +60,16 @@ api_v1 = [
     path("redoc/", docs_view("SpectacularRedocView", url_name="schema"), name="redoc"),
 ]
 
-# The browsable API's log-in and log-out, with log-in attempts throttled like the token endpoint.
+# The browsable API's log-in and log-out, with log-in attempts throttled like the token endpoint
+# and a two-factor user's code asked for as there.
 browsable_api_auth = (
     [
         path(
             "login/",
             throttle_login_posts(
-                auth_views.LoginView.as_view(template_name="rest_framework/login.html")
+                auth_views.LoginView.as_view(
+                    template_name="rest_framework/login.html", authentication_form=LoginForm
+                )
             ),
             name="login",
         ),
@@ -77,6 +81,7 @@ browsable_api_auth = (
 admin.site.site_header = "Product catalog administration"
 admin.site.site_title = "Catalog admin"
 admin.site.site_url = reverse_lazy("api-root")  # "View site": the browsable API; / is a 404
+admin.site.login_form = AdminLoginForm  # a two-factor user's code too, as POST /auth/token/ asks
 
 urlpatterns = [
     path("admin/login/", throttle_login_posts(admin.site.login)),
