@@ -14,6 +14,7 @@ from backend import health
 from backend.api_root import ApiRootView
 from backend.throttling import throttle_login_posts
 from users import backoff
+from users.forms import AdminLoginForm, LoginForm
 
 
 def docs_view(name: str, **initkwargs):
@@ -61,14 +62,16 @@ api_v1 = [
 ]
 
 # The browsable API's log-in and log-out, with log-in attempts throttled per address and backed
-# off per name like the token endpoint.
+# off per name like the token endpoint, and a two-factor user's code asked for as there.
 browsable_api_auth = (
     [
         path(
             "login/",
             throttle_login_posts(
                 backoff.login_posts(
-                    auth_views.LoginView.as_view(template_name="rest_framework/login.html")
+                    auth_views.LoginView.as_view(
+                        template_name="rest_framework/login.html", authentication_form=LoginForm
+                    )
                 )
             ),
             name="login",
@@ -81,6 +84,7 @@ browsable_api_auth = (
 admin.site.site_header = "Product catalog administration"
 admin.site.site_title = "Catalog admin"
 admin.site.site_url = reverse_lazy("api-root")  # "View site": the browsable API; / is a 404
+admin.site.login_form = AdminLoginForm  # a two-factor user's code too, as POST /auth/token/ asks
 
 urlpatterns = [
     path("admin/login/", throttle_login_posts(backoff.login_posts(admin.site.login))),

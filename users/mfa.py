@@ -103,7 +103,7 @@ def confirm(*, user: User, code: str, keep_session=None) -> list[str]:
     if not unconfirmed.update(confirmed_at=timezone.now()):
         raise Conflict(NOT_ENROLLING)
     codes = _replace_recovery_codes(user)
-    sessions.end_all(user, keep=keep_session, reason="mfa")
+    sessions.end_everywhere(user, keep=keep_session, reason="mfa")
     return codes
 
 
@@ -114,7 +114,7 @@ def disable(*, user: User, keep_session=None) -> None:
     TOTPDevice.objects.filter(user=user).delete()
     RecoveryCode.objects.filter(user=user).delete()
     LoginChallenge.objects.filter(user=user).delete()
-    sessions.end_all(user, keep=keep_session, reason="mfa")
+    sessions.end_everywhere(user, keep=keep_session, reason="mfa")
 
 
 # --- Codes -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import update_session_auth_hash
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
@@ -121,12 +122,21 @@ def end_all(user: User, *, keep=None, reason: str) -> int:
 
 
 @transaction.atomic
-def end_everywhere(user: User, *, reason: str) -> None:
-    """Every log-in of the user ends, browser ones too: the API sessions, and the session epoch
-    rises, so the admin's cookies from before are refused (User._get_session_auth_hash)."""
+def end_everywhere(user: User, *, keep=None, reason: str) -> None:
+    """Every log-in of the user ends (but the API session `keep`), browser ones too: the
+    session epoch rises, so the cookies of the admin and the browsable API from before are
+    refused (User._get_session_auth_hash). A view answering a browser keeps that browser logged
+    in with `update_session_auth_hash`."""
     User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
     user.refresh_from_db(fields=["session_epoch"])
-    end_all(user, reason=reason)
+    end_all(user, keep=keep, reason=reason)
+
+
+def keep_browser_logged_in(request) -> None:
+    """After a change that ends the user's other log-ins (a password, two-factor), a browser
+    that made it stays logged in, as Django's own password change view does."""
+    if request.auth is None:
+        update_session_auth_hash(request, request.user)
 
 
 def _remember_new(session_id) -> None:

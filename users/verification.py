@@ -64,9 +64,14 @@ def is_on() -> bool:
     return settings.ACCOUNT_EMAIL_VERIFICATION != "none"
 
 
+def may_log_in(user: User) -> bool:
+    """With `mandatory`, an unverified account may not log in, whatever the page."""
+    return user.email_verified or settings.ACCOUNT_EMAIL_VERIFICATION != "mandatory"
+
+
 def check_may_log_in(user: User) -> None:
     """With `mandatory`, a correct password of an unverified account gets no tokens (403)."""
-    if settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory" and not user.email_verified:
+    if not may_log_in(user):
         raise EmailNotVerified()
 
 

@@ -53,7 +53,7 @@ def test_user_changelist_shows_first_and_last_name_in_one_column(admin_client_lo
     content = response.content.decode()
     headers = re.findall(r'<th[^>]*class="[^"]*column-(\w+)', content)
     assert headers == [
-        "username", "email", "email_verified", "full_name", "is_staff", "is_active",
+        "username", "email_address", "full_name", "is_staff", "is_active",
         "date_joined", "last_login", "two_factor",
     ]  # fmt: skip
     names = re.findall(r'<td class="field-full_name">(.*?)</td>', content)

@@ -2,7 +2,6 @@
 
 from collections.abc import Mapping
 
-from django.contrib.auth import update_session_auth_hash
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -86,8 +85,7 @@ class PasswordChangeView(generics.GenericAPIView):
             new_password=serializer.validated_data["new_password"],
             keep_session=sessions.current_id(request),
         )
-        if request.auth is None:  # a browser session: keep it logged in, as Django's view does
-            update_session_auth_hash(request, request.user)
+        sessions.keep_browser_logged_in(request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -84,6 +84,7 @@ class TOTPView(generics.GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         mfa.disable(user=request.user, keep_session=sessions.current_id(request))
+        sessions.keep_browser_logged_in(request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -117,6 +118,7 @@ class TOTPConfirmView(generics.GenericAPIView):
             code=serializer.validated_data["code"],
             keep_session=sessions.current_id(request),
         )
+        sessions.keep_browser_logged_in(request)
         return Response(RecoveryCodesSerializer({"recovery_codes": codes}).data)
 
 
