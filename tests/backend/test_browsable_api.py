@@ -172,3 +172,17 @@ def test_account_pages_describe_themselves_without_markdown(url):
     text = description(response.content.decode())
     assert text.strip()
     assert "`" not in text
+
+
+def test_api_root_links_every_account_endpoint_a_client_starts_from():
+    links = Client().get("/api/v1/", HTTP_ACCEPT="application/json").json()
+
+    for name, path in {
+        "logout_all": "/api/v1/auth/logout-all/",
+        "verify_email": "/api/v1/auth/verify-email/",
+        "verify_email_resend": "/api/v1/auth/verify-email/resend/",
+        "sessions": "/api/v1/users/me/sessions/",
+        "totp": "/api/v1/users/me/mfa/totp/",
+        "token_mfa": "/api/v1/auth/token/mfa/",
+    }.items():
+        assert links[name].endswith(path), (name, links[name])
