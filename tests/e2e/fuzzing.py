@@ -26,9 +26,10 @@ issues, and generated values only ever reach their 400 and 401 answers:
   own token: with the editor's, a valid new password would really change the editor's, which
   the other end-to-end tests log in with. The helper's password is followed from each 204;
 - logging out everywhere and ending a session run as a helper of their own (with the editor's
-  token they would end the run's session); ending a session gets, for half the cases, the id of a
-  new session of that helper; closing the account runs as another helper, gets its password, and
-  the harness registers it again after each 204;
+  token they would end the run's session), and so does the session list, whose ids the stateful
+  phase carries to them; ending a session gets, for seven cases in eight, the id of a new
+  session of that helper; closing the account runs as another helper, gets its password, and the
+  harness registers it again after each 204;
 - PUT and PATCH /users/me/ get the editor's current password, without which a new username or
   email is refused, and a username and an email no account has (as register does);
 - verify-email gets the `uid` and `token` of the link mailed to an account registered for it;
@@ -93,16 +94,22 @@ PROFILE_WRITES = ("PUT /api/v1/users/me/", "PATCH /api/v1/users/me/")
 LOGOUT_ALL = "POST /api/v1/auth/logout-all/"
 CLOSE_ACCOUNT = "DELETE /api/v1/users/me/"
 END_SESSION = "DELETE /api/v1/users/me/sessions/{id}/"
+LIST_SESSIONS = "GET /api/v1/users/me/sessions/"
 VERIFY_EMAIL = "POST /api/v1/auth/verify-email/"
 TOKEN_MFA = "POST /api/v1/auth/token/mfa/"
 TOTP_START = "POST /api/v1/users/me/mfa/totp/"
 TOTP_CONFIRM = "POST /api/v1/users/me/mfa/totp/confirm/"
 TOTP_OFF = "DELETE /api/v1/users/me/mfa/totp/"
+# Operations that succeed only with a value the server issued moments before (a code of a new
+# enrolment, a challenge): the fuzzing phase generates few well-formed bodies for them, so three
+# in four of those get the real value rather than one in two.
+SCARCE_SUCCESS = {TOTP_CONFIRM, TOKEN_MFA, VERIFY_EMAIL}
 # Operations run with a helper's token rather than the editor's: a password change, and what
 # ends the caller's sessions or account (which would end the run's own session).
 RUN_AS = {
     PASSWORD_CHANGE: "password",
     LOGOUT_ALL: "sessions",
+    LIST_SESSIONS: "sessions",
     END_SESSION: "sessions",
     CLOSE_ACCOUNT: "closing",
     TOTP_START: "mfa",
@@ -313,13 +320,14 @@ def challenge_of(account: Account) -> str:
     return answer.json()["challenge"]
 
 
-def _chosen(value, salt: str) -> bool:
-    """Whether this case gets a real value: about half do, the same half on every replay."""
+def _chosen(value, salt: str, out_of: int = 2) -> bool:
+    """Whether this case gets a real value: all but one in `out_of` do (about half, by
+    default), the same ones on every replay."""
     try:
         text = json.dumps(value, sort_keys=True, default=repr)
     except (TypeError, ValueError):
         text = repr(value)
-    return hashlib.sha256(f"{salt}:{text}".encode()).digest()[0] % 2 == 0
+    return hashlib.sha256(f"{salt}:{text}".encode()).digest()[0] % out_of != out_of - 1
 
 
 def _has_string(body: dict, *names: str) -> bool:
@@ -422,10 +430,14 @@ def _inject_etags(case) -> None:
 def before_call(context, case, kwargs):
     with LOCK:
         _inject_etags(case)
-        if isinstance(case.body, dict) and _chosen(case.body, "inject"):
+        label = case.operation.label
+        out_of = 4 if label in SCARCE_SUCCESS else 2
+        if isinstance(case.body, dict) and _chosen(case.body, "inject", out_of):
             _inject_secrets(case.operation.label, case.body)
         path = case.path_parameters
-        if case.operation.label == END_SESSION and path and _chosen(path, "session"):
+        if case.operation.label == END_SESSION and path and _chosen(path, "session", out_of=8):
+            # A path of one uuid makes few distinct cases in the fuzzing phase: nearly all get a
+            # real id; the coverage phase's malformed and unknown ids test the 404s.
             path["id"] = other_session_id(helper("sessions"))
 
 
@@ -438,8 +450,8 @@ def after_call(context, case, response):
         account = helper(RUN_AS[label])
         if label == PASSWORD_CHANGE and response.status_code == 204:
             account.password = case.body["new_password"]
-        elif label == LOGOUT_ALL and response.status_code == 204:
-            account.pair = None  # its own session ended with the others
+        elif label in (LOGOUT_ALL, END_SESSION) and response.status_code == 204:
+            account.pair = None  # its own session may be the one that ended
         elif label == CLOSE_ACCOUNT and response.status_code == 204:
             register(account)
         elif label == TOTP_CONFIRM and response.status_code == 200:
