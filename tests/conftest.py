@@ -99,6 +99,16 @@ def admin_client(client, superuser):
     return client
 
 
+class FakeTime:
+    """Stands in for a module's `time` (monkeypatched): the test says what time it is."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
 def obtain_tokens(client, login: str, password: str = DEFAULT_PASSWORD) -> dict:
     """Log in over HTTP as an SPA does; returns the token answer (tokens, expiry times)."""
     response = client.post(TOKEN_URL, {"username": login, "password": password}, format="json")

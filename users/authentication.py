@@ -2,12 +2,10 @@
 
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from users import sessions
-from users.models import User
-from users.tokens import SESSION_ID_CLAIM, refused, session_ended
+from users.tokens import refused
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
@@ -26,8 +24,4 @@ class JWTAuthentication(authentication.JWTAuthentication):
 
     def get_user(self, validated_token):
         """A deactivated or deleted account's sessions have ended, as has a logged-out one."""
-        user_id = validated_token.get(api_settings.USER_ID_CLAIM)
-        user = User.objects.for_api().filter(pk=user_id, is_active=True).first()
-        if user is None or not sessions.is_live(validated_token.get(SESSION_ID_CLAIM)):
-            raise session_ended()
-        return user
+        return sessions.user_of(validated_token)

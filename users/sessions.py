@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.models import update_last_login
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
@@ -28,7 +29,7 @@ from rest_framework_simplejwt.settings import api_settings
 
 from users.models import Session, User
 from users.serializers.tokens import TokenPairSerializer
-from users.tokens import SESSION_ID_CLAIM, SessionRefreshToken
+from users.tokens import SESSION_ID_CLAIM, SessionRefreshToken, session_ended
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +41,26 @@ USER_AGENT_MAX_LENGTH = Session._meta.get_field("user_agent").max_length
 
 
 def log_in(user: User, request) -> dict:
-    """Start a session for a user who has proven who they are; the token response for it."""
+    """Start a session for a user who has proven who they are (the password, and the second
+    factor when it is on); the token response for it."""
+    if api_settings.UPDATE_LAST_LOGIN:
+        update_last_login(None, user)
     session = Session.objects.create(
         user=user, user_agent=_user_agent(request), ip=_client_ip(request)
     )
     if settings.SESSION_STATE_IN_CACHE:
         transaction.on_commit(lambda: _remember_new(session.pk))
     return TokenPairSerializer.of(SessionRefreshToken.for_session(user, session.pk))
+
+
+def user_of(token) -> User:
+    """The token's user, with the authenticator app the profile shows, or 401 `session_ended`
+    when the account is gone or deactivated or the token's session has ended."""
+    user_id = token.get(api_settings.USER_ID_CLAIM)
+    user = User.objects.for_api().filter(pk=user_id, is_active=True).first()
+    if user is None or not is_live(token.get(SESSION_ID_CLAIM)):
+        raise session_ended()
+    return user
 
 
 def current_id(request) -> uuid.UUID | None:

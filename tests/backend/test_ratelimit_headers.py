@@ -11,6 +11,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from backend import throttling
+from tests.conftest import FakeTime
 from tests.factories import DEFAULT_PASSWORD, make_product
 
 CATEGORIES_URL = "/api/v1/categories/"
@@ -21,19 +22,9 @@ ME_URL = "/api/v1/users/me/"
 SECONDS_INTO_MINUTE = 15  # the fixed windows end 45 s later
 
 
-class Clock:
-    """Stands in for the throttle module's `time`: the test says what time it is."""
-
-    def __init__(self, now: float):
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    fake = Clock(1_800_000_000 // 60 * 60 + SECONDS_INTO_MINUTE)
+    fake = FakeTime(1_800_000_000 // 60 * 60 + SECONDS_INTO_MINUTE)
     monkeypatch.setattr(throttling, "time", fake)
     return fake
 

@@ -8,6 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from backend import throttling
+from tests.conftest import FakeTime
 from tests.factories import DEFAULT_PASSWORD
 
 TOKEN_URL = "/api/v1/auth/token/"
@@ -25,20 +26,10 @@ def wrong():
     return {"username": f"guess-{next(GUESSES)}", "password": "wrong-password"}
 
 
-class Clock:
-    """Stands in for the throttle module's `time`: the test says what time it is."""
-
-    def __init__(self, now: float):
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch):
     # Two seconds before a clock minute ends, where fixed windows reset.
-    fake = Clock(1_800_000_000 // 60 * 60 + 58.0)
+    fake = FakeTime(1_800_000_000 // 60 * 60 + 58.0)
     monkeypatch.setattr(throttling, "time", fake)
     return fake
 

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from backend import throttling
+from tests.conftest import FakeTime
 from tests.factories import DEFAULT_PASSWORD
 from users import backoff
 
@@ -29,19 +30,9 @@ ADDRESSES = itertools.count(1)
 UNCOMPARABLE = {"X-Request-ID", "Expires"}  # per request, or per clock second
 
 
-class Clock:
-    """Stands in for `time` in the backoff and throttle modules: the test says what time it is."""
-
-    def __init__(self, now: float):
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    fake = Clock(1_800_000_000.0)
+    fake = FakeTime(1_800_000_000.0)
     monkeypatch.setattr(backoff, "time", fake)
     monkeypatch.setattr(throttling, "time", fake)
     return fake

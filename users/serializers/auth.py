@@ -1,6 +1,5 @@
 """Log-in, tokens and password reset (API.md, "Authentication")."""
 
-from django.contrib.auth.models import update_last_login
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
 from django.utils.encoding import force_str
@@ -18,7 +17,6 @@ from users.models import Session, User
 from users.serializers.accounts import check_password_strength, password_field
 from users.serializers.tokens import TokenPairSerializer
 from users.tokens import (
-    SESSION_ENDED_CODE,
     SESSION_ID_CLAIM,
     SessionRefreshToken,
     read_refresh_token,
@@ -28,7 +26,6 @@ from users.tokens import (
 )
 
 INVALID_RESET_LINK = "This password reset link is invalid or has expired."
-USER_INACTIVE = "User is inactive or no longer exists."
 TOKEN_BLACKLISTED = "Token is blacklisted"
 MAX_ID = 2**63  # a bigger id would overflow the database's integer, not just miss
 
@@ -47,8 +44,6 @@ class TokenObtainSerializer(jwt_serializers.TokenObtainSerializer):
             super().validate(attrs)  # authenticates: self.user, or 401
         verification.check_may_log_in(self.user)  # mandatory verification: 403
         mfa.require_second_factor(self.user)  # two-factor users: 401 with a challenge
-        if api_settings.UPDATE_LAST_LOGIN:
-            update_last_login(None, self.user)
         return sessions.log_in(self.user, self.context["request"])
 
 
@@ -59,7 +54,7 @@ class TokenRefreshSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         old = read_refresh_token(attrs["refresh"])
-        user = active_user_of(old)
+        user = sessions.user_of(old)
         with transaction.atomic():
             spend_refresh_token(old)
             if not sessions.renew(old.get(SESSION_ID_CLAIM)):
@@ -80,7 +75,7 @@ class TokenVerifySerializer(serializers.Serializer):
             raise refused(exc) from exc
         if BlacklistedToken.objects.filter(token__jti=token.get(api_settings.JTI_CLAIM)).exists():
             raise InvalidToken(TOKEN_BLACKLISTED)
-        active_user_of(token)
+        sessions.user_of(token)
         return {}
 
 
@@ -92,16 +87,6 @@ class LogoutSerializer(serializers.Serializer):
         spend_refresh_token(token)
         sessions.end(Session.objects.filter(pk=token.get(SESSION_ID_CLAIM)), reason="logout")
         return attrs
-
-
-def active_user_of(token) -> User:
-    """The token's user, or 401 when it is gone or deactivated, or the token's session ended."""
-    user = User.objects.filter(pk=token.get(api_settings.USER_ID_CLAIM), is_active=True).first()
-    if user is None:
-        raise InvalidToken(USER_INACTIVE, code=SESSION_ENDED_CODE)
-    if not sessions.is_live(token.get(SESSION_ID_CLAIM)):
-        raise session_ended()
-    return user
 
 
 def address_field() -> StrictCharField:

@@ -1,13 +1,11 @@
 """Two-factor log-in: enrolling an authenticator app, turning it off, and finishing a log-in
 with a code (API.md, "Accounts a SPA can rely on")."""
 
-from django.contrib.auth.models import update_last_login
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.settings import api_settings
 
 from backend.exceptions import Conflict
 from backend.throttling import AuthRateThrottle, PasswordCheckThrottle
@@ -148,7 +146,4 @@ class TokenMFAView(PublicAuthView, generics.GenericAPIView):
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = serializer.validated_data["user"]
-        if api_settings.UPDATE_LAST_LOGIN:  # the log-in happens now, not at the password
-            update_last_login(None, user)
-        return Response(sessions.log_in(user, request))
+        return Response(sessions.log_in(serializer.validated_data["user"], request))
