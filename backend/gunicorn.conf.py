@@ -23,6 +23,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", 4))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 30
 keepalive = 5
+# Above nginx's own limits (deploy/nginx: 8 KiB a line, 32 KiB of headers), so what is too large
+# is refused by the proxy, as JSON, and never reaches gunicorn's HTML error pages.
+limit_request_line = 8190
+limit_request_fields = 1000
 # Recycle workers now and then so no slow leak in a library can grow without bound.
 max_requests = 20_000
 max_requests_jitter = 2_000
