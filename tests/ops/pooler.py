@@ -82,15 +82,24 @@ class PgBouncer:
     directory: Path
     port: int
 
+    upstream_port: int
+
     @classmethod
     def start(cls, upstream_port: int) -> "PgBouncer":
-        bouncer = cls(Path(tempfile.mkdtemp(prefix="catalog-pgb-bouncer-")), free_port())
-        where = [str(bouncer.directory), str(bouncer.port), str(upstream_port)]
-        subprocess.run([PGBOUNCER, "start", *where], check=True, timeout=300)
+        directory = Path(tempfile.mkdtemp(prefix="catalog-pgb-bouncer-"))
+        bouncer = cls(directory, free_port(), upstream_port)
+        bouncer.resume()
         return bouncer
 
-    def stop(self) -> None:
+    def resume(self) -> None:
+        where = [str(self.directory), str(self.port), str(self.upstream_port)]
+        subprocess.run([PGBOUNCER, "start", *where], check=True, timeout=300)
+
+    def halt(self) -> None:
         subprocess.run([PGBOUNCER, "stop", str(self.directory)], check=True, timeout=30)
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def url(self, name: str) -> str:

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -57,6 +58,14 @@ class Response:
         return self.headers.get("content-type", "").startswith("application/json")
 
 
+# Certificates the HTTPS calls trust, besides the system's: the ones a test's nginx made.
+TRUSTED = ssl.create_default_context()
+
+
+def trust(certificate: Path) -> None:
+    TRUSTED.load_verify_locations(cafile=str(certificate))
+
+
 def call(base: str, method: str, path: str, body=None, token=None, timeout=25.0) -> Response:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(base + path, data=data, method=method)
@@ -65,7 +74,7 @@ def call(base: str, method: str, path: str, body=None, token=None, timeout=25.0)
         request.add_header("Authorization", f"Bearer {token}")
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+        with urllib.request.urlopen(request, timeout=timeout, context=TRUSTED) as answer:
             return _response(answer.status, answer.headers, answer.read(), started)
     except urllib.error.HTTPError as error:
         return _response(error.code, error.headers, error.read(), started)
@@ -97,8 +106,9 @@ class Deployment:
             [PYTHON, "manage.py", *args], cwd=PROJECT, env=self.env, check=True, timeout=300
         )
 
-    def start_instance(self, timeout: float = 40) -> str:
-        port = free_port()
+    def start_instance(self, timeout: float = 40, port: int | None = None) -> str:
+        """A gunicorn instance, on a free port or the one given (a restart behind a proxy)."""
+        port = port or free_port()
         command = [
             GUNICORN, "--config", "backend/gunicorn.conf.py", "--workers", "2",
             "--bind", f"127.0.0.1:{port}", "--timeout", "20", "backend.wsgi:application",
@@ -113,7 +123,8 @@ class Deployment:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if call(base, "GET", "/healthz", timeout=2).status == 200:
-                self.bases.append(base)
+                if base not in self.bases:
+                    self.bases.append(base)
                 return base
             time.sleep(0.2)
         raise RuntimeError(f"gunicorn on {port} did not start; see {log.name}")

@@ -35,7 +35,8 @@ class Load:
 
     def __init__(self, bases: list[str], token: str):
         self.bases, self.token = bases, token
-        self.results: list[tuple[str, int, float, bool]] = []  # kind, status, seconds, json
+        # kind, status, seconds, json, when it was answered (time.monotonic())
+        self.results: list[tuple[str, int, float, bool, float]] = []
         self.acknowledged: list[str] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -75,11 +76,24 @@ class Load:
 
     def _record(self, kind: str, answer) -> None:
         with self.lock:
-            self.results.append((kind, answer.status, answer.seconds, answer.is_json))
+            self.results.append(
+                (kind, answer.status, answer.seconds, answer.is_json, time.monotonic())
+            )
 
-    def counts(self) -> Counter:
+    def counts(self, start: int = 0) -> Counter:
+        """Answers by kind of status, from the `start`-th answer on."""
         with self.lock:
-            return Counter(_bucket(status) for _, status, _, _ in self.results)
+            return Counter(_bucket(status) for _, status, *_ in self.results[start:])
+
+    def first_success_after(self, moment: float) -> float | None:
+        """When the first 2xx to a request sent after `moment` was answered."""
+        with self.lock:
+            answered = [
+                at
+                for _, status, seconds, _, at in self.results
+                if 200 <= status < 300 and at - seconds >= moment
+            ]
+        return min(answered, default=None)
 
 
 def _bucket(status: int) -> str:
@@ -146,8 +160,8 @@ def test_service_outages_under_load_answer_503_and_lose_no_acknowledged_write(de
     assert counts["other"] == 0, [r for r in load.results if _bucket(r[1]) == "other"][:10]
     assert counts["503"] > 0
     assert counts["2xx"] > 0
-    assert all(is_json for _, status, _, is_json in load.results if status >= 500)
-    assert max(seconds for _, _, seconds, _ in load.results) < 20
+    assert all(is_json for _, status, _, is_json, _ in load.results if status >= 500)
+    assert max(seconds for _, _, seconds, *_ in load.results) < 20
     assert found == load.acknowledged
     after = [call(base, "GET", PRODUCTS) for base in bases]
     assert [answer.status for answer in after] == [200, 200]

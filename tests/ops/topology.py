@@ -1,0 +1,116 @@
+"""The production topology, started for a test and stopped afterwards by process id: nginx
+terminating TLS in front of two gunicorn instances, PgBouncer in transaction pooling mode in
+front of a PostgreSQL of the test's own, a Redis of the test's own (cache and job queue) and a
+Celery worker. Any part can be stopped and started again on its own address, as a fault.
+
+Nothing here touches the machine's PostgreSQL or Redis."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.ops.pooler import Cluster, PgBouncer
+from tests.ops.proxy import Proxy
+from tests.ops.servers import Deployment, deploy, free_port, trust, wait_for
+from tests.ops.test_outbox import start_worker
+
+DATABASE = "catalog_topology"
+
+
+@dataclass
+class RedisServer:
+    port: int
+    process: subprocess.Popen | None = None
+
+    @classmethod
+    def start(cls) -> "RedisServer":
+        server = cls(free_port())
+        server.resume()
+        return server
+
+    def url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def resume(self) -> None:
+        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+                   "--save", "", "--appendonly", "no"]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
+        wait_for(self._answers, timeout=20)
+
+    def halt(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+    def _answers(self) -> bool:
+        ping = ["redis-cli", "-p", str(self.port), "ping"]
+        return subprocess.run(ping, capture_output=True).returncode == 0
+
+
+@dataclass
+class Topology:
+    cluster: Cluster
+    bouncer: PgBouncer
+    redis: RedisServer
+    deployment: Deployment
+    proxy: Proxy
+    ports: list[int]
+    mail: Path
+
+    @property
+    def base(self) -> str:
+        return self.proxy.base
+
+    def stop_instance(self, n: int) -> None:
+        """A graceful stop (SIGTERM), as a deploy or a process manager does: what is in
+        flight is answered, then the port refuses connections."""
+        process = self.deployment.processes[n]
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=40)
+
+    def start_instance(self, n: int) -> None:
+        self.deployment.start_instance(port=self.ports[n])
+        self.deployment.processes.insert(n, self.deployment.processes.pop())
+
+    def kill_worker(self) -> None:
+        worker = self.deployment.processes[-1]
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=20)
+        self.deployment.processes.pop()
+
+    def start_worker(self) -> None:
+        start_worker(self.deployment)
+
+
+@contextlib.contextmanager
+def topology():
+    with contextlib.ExitStack() as cleanup:
+        cluster = Cluster.create()
+        cleanup.callback(cluster.remove)
+        bouncer = PgBouncer.start(cluster.port)
+        cleanup.callback(bouncer.stop)
+        redis = RedisServer.start()
+        cleanup.callback(redis.halt)
+        mail = Path(tempfile.mkdtemp(prefix="catalog-topology-mail-"))
+        deployment = deploy(
+            bouncer.url(DATABASE),
+            redis.url(0),
+            DATABASE,
+            DATABASE_POOL_MODE="transaction",
+            DJANGO_HTTPS="true",
+            API_NUM_PROXIES="1",
+            CELERY_BROKER_URL=redis.url(1),
+            EMAIL_URL=f"filemail:///{mail}",  # four slashes: an absolute directory
+        )
+        cleanup.callback(deployment.stop_instances)
+        bases = [deployment.start_instance(), deployment.start_instance()]
+        proxy = Proxy.start(bases)
+        cleanup.callback(proxy.stop)
+        trust(proxy.directory / "cert.pem")
+        start_worker(deployment)
+        ports = [int(base.rsplit(":", 1)[1]) for base in bases]
+        yield Topology(cluster, bouncer, redis, deployment, proxy, ports, mail)
