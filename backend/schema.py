@@ -245,19 +245,21 @@ class AutoSchema(openapi.AutoSchema):
         for status, description in sorted(self._error_statuses().items()):
             responses.setdefault(str(status), self._error_response(status, description))
         if getattr(self.view, "throttle_classes", None):
-            headers = self._header_components(RATE_LIMIT_HEADERS)
+            headers = self._rate_limit_headers()
             for response in responses.values():
                 response["headers"] = response.get("headers", {}) | headers
         if self._is_idempotent():
-            headers = self._header_components({"Idempotent-Replayed": REPLAYED_HEADER})
+            # Inline, not a component: generated clients then type it as optional, as it is.
+            headers = {"Idempotent-Replayed": REPLAYED_HEADER}
             for code in [c for c in responses if c.startswith("2") or c in REPLAYABLE]:
                 responses[code]["headers"] = responses[code].get("headers", {}) | headers
         return responses
 
-    def _header_components(self, headers: dict) -> dict:
-        """Response headers as components (one description, referenced from each response)."""
+    def _rate_limit_headers(self) -> dict:
+        """What every answer of a throttled operation carries, as components (one description,
+        referenced from each response)."""
         references = {}
-        for name, header in headers.items():
+        for name, header in RATE_LIMIT_HEADERS.items():
             component = ResolvedComponent(
                 name=name, type=ResolvedComponent.HEADER, object=name, schema=header
             )

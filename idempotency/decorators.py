@@ -27,8 +27,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, QueryDict
 from django.utils.crypto import salted_hmac
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 
+from backend.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 from backend.throttling import client_address
 from idempotency.models import LEASE, IdempotencyRecord
 
@@ -37,25 +38,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 # 1-255 printable ASCII characters. Spaces around it are not part of it: HTTP drops them.
 KEY = re.compile(r"[ -~]{1,255}")
 BAD_KEY = "Send 1 to 255 printable ASCII characters."
-KEY_REUSED = (
-    "This Idempotency-Key was already used for another request (another body or endpoint): "
-    "send a new key with a new request."
-)
-IN_PROGRESS = "A request with this Idempotency-Key is still being processed: retry shortly."
 SALT = "idempotency.fingerprint"
-
-
-class IdempotencyKeyReused(exceptions.APIException):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_detail = KEY_REUSED
-    default_code = "idempotency_key_reused"
-
-
-class IdempotencyInProgress(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = IN_PROGRESS
-    default_code = "idempotency_in_progress"
-    wait = 1  # seconds, sent as Retry-After: most requests are done by then
 
 
 class _Failed(Exception):

@@ -11,8 +11,9 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from backend.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 from backend.schema import IDEMPOTENCY_KEY
-from idempotency.decorators import BAD_KEY, IN_PROGRESS, KEY_REUSED
+from idempotency.decorators import BAD_KEY
 from idempotency.models import LEASE, RETENTION, IdempotencyRecord
 from products.models import Category, Product
 from products.serializers import ProductSerializer
@@ -113,7 +114,7 @@ def test_the_same_key_with_another_body_is_422_and_writes_nothing(editor_client)
 
     response = post(editor_client, PRODUCTS_URL, product(sku="LNT-002"))
 
-    assert_error(response, 422, "idempotency_key_reused", KEY_REUSED)
+    assert_error(response, 422, "idempotency_key_reused", IdempotencyKeyReused.default_detail)
     assert list(Product.objects.values_list("sku", flat=True)) == ["LNT-001"]
 
 
@@ -122,7 +123,7 @@ def test_the_same_key_on_another_endpoint_is_422(editor_client):
 
     response = post(editor_client, CATEGORIES_URL, category())
 
-    assert_error(response, 422, "idempotency_key_reused", KEY_REUSED)
+    assert_error(response, 422, "idempotency_key_reused", IdempotencyKeyReused.default_detail)
     assert not Category.objects.exists()
 
 
@@ -140,7 +141,7 @@ def test_a_key_still_being_processed_is_409_with_retry_after(editor_client, cloc
 
     response = post(editor_client, PRODUCTS_URL, product())
 
-    assert_error(response, 409, "idempotency_in_progress", IN_PROGRESS)
+    assert_error(response, 409, "idempotency_in_progress", IdempotencyInProgress.default_detail)
     assert response["Retry-After"] == "1"
     assert not Product.objects.exists()
 
