@@ -2,18 +2,22 @@
 answer again and write nothing more; another body is 422; a key still being processed is 409."""
 
 import io
+import json
 import re
 import time
 from datetime import UTC, datetime
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.utils import timezone
-from rest_framework.test import APIClient
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
 
 from backend.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 from backend.schema import IDEMPOTENCY_KEY
-from idempotency.decorators import BAD_KEY
+from idempotency.decorators import BAD_KEY, fingerprint
 from idempotency.models import LEASE, RETENTION, IdempotencyRecord
 from products.models import Category, Product
 from products.serializers import ProductSerializer
@@ -208,20 +212,41 @@ def test_a_refused_request_is_refused_again_the_same_way(editor_client):
     assert not Product.objects.exists()
 
 
-def test_a_server_error_releases_the_key(editor_client, monkeypatch):
-    def fail(serializer, validated_data):
-        raise RuntimeError("boom")
+def test_a_server_error_undoes_its_work_and_releases_the_key(editor_client, monkeypatch):
+    write = ProductSerializer.create
+
+    def write_then_fail(serializer, validated_data):
+        write(serializer, validated_data)
+        raise RuntimeError("after the write")
 
     with monkeypatch.context() as patch:
-        patch.setattr(ProductSerializer, "create", fail)
+        patch.setattr(ProductSerializer, "create", write_then_fail)
         failed = post(editor_client, PRODUCTS_URL, product())
+    assert failed.status_code == 500
+    assert not Product.objects.exists()
 
     retried = post(editor_client, PRODUCTS_URL, product(sku="LNT-002"))
 
-    assert failed.status_code == 500
     assert retried.status_code == 201
     assert "Idempotent-Replayed" not in retried
     assert list(Product.objects.values_list("sku", flat=True)) == ["LNT-002"]
+
+
+def test_a_request_that_outlived_its_lease_is_undone_when_another_took_the_key(
+    editor_client, monkeypatch
+):
+    write = ProductSerializer.create
+
+    def write_while_taken_over(serializer, validated_data):
+        created = write(serializer, validated_data)
+        IdempotencyRecord.objects.update(owner="another attempt")
+        return created
+
+    monkeypatch.setattr(ProductSerializer, "create", write_while_taken_over)
+    response = post(editor_client, PRODUCTS_URL, product())
+
+    assert_error(response, 409, "idempotency_in_progress", IdempotencyInProgress.default_detail)
+    assert not Product.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -269,3 +294,56 @@ def test_the_schema_pattern_takes_exactly_the_keys_the_api_takes(editor_client, 
     response = post(editor_client, CATEGORIES_URL, category(), key=key)
 
     assert response.status_code == (201 if documented else 400)
+
+
+def test_a_form_is_the_same_request_whatever_the_order_of_its_fields(editor_client):
+    def send(form: str):
+        return editor_client.post(
+            CATEGORIES_URL,
+            form,
+            content_type="application/x-www-form-urlencoded",
+            HTTP_IDEMPOTENCY_KEY=KEY,
+        )
+
+    first = send("name=Lanterns&slug=lanterns")
+
+    assert first.status_code == 201
+    assert_replayed(first, send("slug=lanterns&name=Lanterns"))
+    assert_error(
+        send("slug=lanterns&name=Lamps"),
+        422,
+        "idempotency_key_reused",
+        IdempotencyKeyReused.default_detail,
+    )
+
+
+def fingerprint_of_upload(content: bytes, name: str = "photo.png") -> str:
+    """An upload's fingerprint, as the image endpoint's multipart bodies will be taken."""
+    upload = SimpleUploadedFile(name, content, content_type="image/png")
+    posted = APIRequestFactory().post(
+        "/api/v1/x/", {"alt": "a", "image": upload}, format="multipart"
+    )
+    return fingerprint(Request(posted, parsers=[MultiPartParser()]))
+
+
+def test_an_uploaded_file_is_compared_by_its_content():
+    assert fingerprint_of_upload(b"\x89PNG one") == fingerprint_of_upload(b"\x89PNG one")
+    assert fingerprint_of_upload(b"\x89PNG one") != fingerprint_of_upload(b"\x89PNG two")
+    assert fingerprint_of_upload(b"\x89PNG one") != fingerprint_of_upload(b"\x89PNG one", "b.png")
+
+
+def test_a_deeply_nested_body_is_compared_without_recursing(editor_client):
+    """JSON may nest 1024 levels (backend/parsers.py); an unknown field is ignored by the
+    serializer, so such a body may well be written, and its key must hold. (Written by hand:
+    Python's encoder would recurse too deep.)"""
+    body = json.dumps(product())[:-1] + ', "extra": ' + "[" * 1000 + "]" * 1000 + "}"
+
+    def send():
+        return editor_client.post(
+            PRODUCTS_URL, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=KEY
+        )
+
+    first = send()
+
+    assert first.status_code == 201
+    assert_replayed(first, send())
