@@ -25,10 +25,9 @@ REGISTRATION = {
 
 @pytest.fixture
 def pair(deployment):
+    """Two instances (the deployment stops them), sign-up's limit out of the race's way."""
     deployment.env["API_THROTTLE_AUTH"] = "1000/min"
-    first, second = deployment.start_instance(), deployment.start_instance()
-    yield first, second
-    deployment.stop_instances()
+    return deployment.start_instance(), deployment.start_instance()
 
 
 def race(pair, path: str, body: dict, token=None) -> list:
