@@ -1,7 +1,8 @@
 """The one exception handler (REST_FRAMEWORK["EXCEPTION_HANDLER"]): every error is JSON.
 
 `{"detail": ..., "code": ...}` for request-level errors (the code is what a client acts on:
-DRF's own, `token_expired`, `session_ended`, …), `{"field": [...]}` for validation errors, and
+DRF's own, `token_expired`, `session_ended`, `idempotency_in_progress`, …), `{"field": [...]}`
+for validation errors, and
 `{"detail": "Internal server error.", "code": "server_error"}` for anything unexpected, whose
 traceback goes to the log and never to the client.
 """
@@ -40,6 +41,22 @@ class PreconditionFailed(exceptions.APIException):
     status_code = status.HTTP_412_PRECONDITION_FAILED
     default_detail = "The resource has changed since you read it (If-Match does not match)."
     default_code = "precondition_failed"
+
+
+class IdempotencyInProgress(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "A request with this Idempotency-Key is still being processed: retry shortly."
+    default_code = "idempotency_in_progress"
+    wait = 1  # seconds, sent as Retry-After: most requests are done by then
+
+
+class IdempotencyKeyReused(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = (
+        "This Idempotency-Key was already used for another request (another body or "
+        "endpoint): send a new key with a new request."
+    )
+    default_code = "idempotency_key_reused"
 
 
 class PayloadTooLarge(exceptions.APIException):

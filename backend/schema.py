@@ -42,8 +42,9 @@ ERROR_SCHEMA = {
                 "`throttled`, `parse_error`, …) and `token_expired` (refresh the token), "
                 "`token_not_valid`, `session_ended` (log in again), `email_not_verified` (open the "
                 "emailed link first), `mfa_required` (finish the log-in with its `challenge`), "
-                "`precondition_failed`, `conflict`, `payload_too_large`, `service_unavailable`, "
-                "`server_error`."
+                "`precondition_failed`, `conflict`, `idempotency_in_progress` (retry after "
+                "Retry-After), `idempotency_key_reused` (a new request needs a new key), "
+                "`payload_too_large`, `service_unavailable`, `server_error`."
             ),
         },
     },
@@ -70,6 +71,29 @@ IF_MATCH = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="The ETag the change is based on: 412, and nothing written, if it is stale.",
 )
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    # 1-255 printable ASCII characters; spaces around them are no part of the key (HTTP drops
+    # them), so they are allowed around it.
+    {"type": "string", "pattern": r"^[ \t]*[!-~]([ -~]{0,253}[!-~])?[ \t]*$"},
+    OpenApiParameter.HEADER,
+    description=(
+        "A key of your choosing (1-255 printable ASCII characters; a UUID will do) that makes "
+        "retrying safe: the same key with the same body within 24 hours gets the first answer "
+        "again (with `Idempotent-Replayed: true`) and writes nothing more. Keys are yours alone "
+        "(per user; per client address before log-in)."
+    ),
+)
+REPLAYED_HEADER = {
+    "schema": {"type": "string", "enum": ["true"]},
+    "description": (
+        "Present on an answer replayed for a repeated Idempotency-Key: the first request's "
+        "status, body and Location, stored when it was answered."
+    ),
+}
+# What a replay can answer besides a success: what the handler itself answered (the checks before
+# it, authentication, permissions, throttles, parsing, run again on every retry).
+REPLAYABLE = {"400", "404"}
 ETAG_HEADER = {
     "schema": {"type": "string"},
     "description": "Strong validator of this representation; send it back in If-None-Match.",
@@ -109,6 +133,14 @@ DESCRIPTIONS = {
     413: "Request body too large.",
     415: "Unsupported content type: send application/json.",
     429: "Too many requests: retry after the number of seconds in Retry-After.",
+    "in_progress": (
+        "`idempotency_in_progress`: a request with this Idempotency-Key is still being "
+        "processed; retry after the seconds in Retry-After (then its answer is replayed)."
+    ),
+    422: (
+        "`idempotency_key_reused`: this Idempotency-Key was used with another body (or another "
+        "endpoint) within 24 hours; nothing was written."
+    ),
     503: "The database or the cache is unavailable: retry shortly.",
 }
 
@@ -216,6 +248,11 @@ class AutoSchema(openapi.AutoSchema):
             headers = self._rate_limit_headers()
             for response in responses.values():
                 response["headers"] = response.get("headers", {}) | headers
+        if self._is_idempotent():
+            # Inline, not a component: generated clients then type it as optional, as it is.
+            headers = {"Idempotent-Replayed": REPLAYED_HEADER}
+            for code in [c for c in responses if c.startswith("2") or c in REPLAYABLE]:
+                responses[code]["headers"] = responses[code].get("headers", {}) | headers
         return responses
 
     def _rate_limit_headers(self) -> dict:
@@ -244,6 +281,8 @@ class AutoSchema(openapi.AutoSchema):
         """Documented parameters, and the conditional-request headers on views that honour them
         (`conditional_requests`)."""
         parameters = [*super().get_override_parameters(), *self._documented().get("parameters", [])]
+        if self._is_idempotent():
+            parameters.append(IDEMPOTENCY_KEY)
         if not getattr(self.view, "conditional_requests", False):
             return parameters
         if self.method == "GET":
@@ -276,7 +315,14 @@ class AutoSchema(openapi.AutoSchema):
         statuses[503] = DESCRIPTIONS[503]
         if getattr(self.view, "conditional_requests", False):
             statuses |= self._conditional_statuses()
+        if self._is_idempotent():
+            statuses |= {409: DESCRIPTIONS["in_progress"], 422: DESCRIPTIONS[422]}
         return statuses | self._declared_errors()
+
+    def _is_idempotent(self) -> bool:
+        """The handler of this method or action honours Idempotency-Key (`@idempotent`)."""
+        name = getattr(self.view, "action", None) or self.method.lower()
+        return getattr(getattr(self.view, name, None), "idempotent", False)
 
     def _conditional_statuses(self) -> dict[int, str]:
         if self.method == "GET":
@@ -333,7 +379,7 @@ class AutoSchema(openapi.AutoSchema):
             description = f"{description} A body that cannot be parsed gets `{{detail}}`."
         content = {"application/json": {"schema": schema}}
         response = {"description": description, "content": content}
-        if status == 429:
+        if status == 429 or (status == 409 and self._is_idempotent()):
             response["headers"] = {
                 "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
             }

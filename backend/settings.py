@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "users",
     "products",
+    "idempotency",
 ]
 
 MIDDLEWARE = [
@@ -306,11 +307,19 @@ CORS_ALLOW_HEADERS = [
     "accept",
     "authorization",
     "content-type",
+    "idempotency-key",
     "if-match",
     "if-none-match",
     "x-request-id",
 ]
-CORS_EXPOSE_HEADERS = ["etag", "retry-after", "ratelimit", "ratelimit-policy", "x-request-id"]
+CORS_EXPOSE_HEADERS = [
+    "etag",
+    "idempotent-replayed",
+    "retry-after",
+    "ratelimit",
+    "ratelimit-policy",
+    "x-request-id",
+]
 
 # --- Email -------------------------------------------------------------------------------------
 
@@ -341,10 +350,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 0,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# `celery worker --beat` on one worker: the outbox sweep every minute (users.mail.sweep). Its
-# state (when the sweep last ran) is worth nothing across restarts: kept out of the checkout.
+# `celery worker --beat` on one worker: the outbox sweep every minute (users.mail.sweep), and
+# Idempotency-Key records past their 24 hours deleted every hour. Its state (when each last ran)
+# is worth nothing across restarts: kept out of the checkout.
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "users.tasks.sweep_outbox", "schedule": 60.0},
+    "idempotency-keys-expiry": {"task": "idempotency.tasks.clear_expired_keys", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(Path(tempfile.gettempdir()) / "catalog-celerybeat-schedule")
 

@@ -85,6 +85,21 @@ return count
 _HIT_SHA = hashlib.sha1(_HIT_SCRIPT.encode()).hexdigest()
 
 
+def client_address(request) -> str | None:
+    """Who an anonymous caller is: DRF's rule (X-Forwarded-For through NUM_PROXIES trusted
+    proxies, else the connecting address), read from META: building `request.headers` costs
+    more than the rest."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    remote = request.META.get("REMOTE_ADDR")
+    proxies = api_settings.NUM_PROXIES
+    if proxies is not None:
+        if proxies == 0 or forwarded is None:
+            return remote
+        addresses = forwarded.split(",")
+        return addresses[-min(proxies, len(addresses))].strip()
+    return "".join(forwarded.split()) if forwarded else remote
+
+
 class Window(NamedTuple):
     """A limit's answer to one request, in seconds: `wait` 0 when it was let through (else
     until it would be), how many more the limit allows now, and when its window moves on (a
@@ -171,17 +186,7 @@ class CacheThrottle(BaseThrottle):
         return self.retry_after
 
     def get_ident(self, request):
-        """DRF's rule (X-Forwarded-For through NUM_PROXIES trusted proxies, else the connecting
-        address), read from META: building `request.headers` costs more than the rest."""
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
-        remote = request.META.get("REMOTE_ADDR")
-        proxies = api_settings.NUM_PROXIES
-        if proxies is not None:
-            if proxies == 0 or forwarded is None:
-                return remote
-            addresses = forwarded.split(",")
-            return addresses[-min(proxies, len(addresses))].strip()
-        return "".join(forwarded.split()) if forwarded else remote
+        return client_address(request)
 
     def rate(self) -> str:
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]

@@ -11,6 +11,7 @@ from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
 from backend.conditional import etag_for, none_match, not_modified, require_match
 from backend.lazyschema import LazyAutoSchema
 from backend.renderers import JSONRenderer
+from idempotency.decorators import idempotent
 from products import cache
 from products.resources import Resource
 
@@ -173,6 +174,8 @@ class CatalogViewSet(viewsets.ModelViewSet):
         return response
 
     # --- writes ---------------------------------------------------------------------------------
+
+    create = idempotent(viewsets.ModelViewSet.create)
 
     def get_object(self):
         """For a write (inside its transaction): lock the row first, then read it, then check

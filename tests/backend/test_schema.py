@@ -212,3 +212,28 @@ def test_every_string_a_request_sends_excludes_nul(generated):
     ]
 
     assert unbounded == []
+
+
+def test_the_idempotent_posts_document_the_key_and_its_answers(generated):
+    """API.md, "Idempotency": the header, 409 (with Retry-After) and 422, and the header that
+    marks a replayed answer."""
+    operations = dict(operations_of(generated))
+    taking = {
+        name
+        for name, operation in operations.items()
+        if any(
+            parameter["name"] == "Idempotency-Key" for parameter in operation.get("parameters", [])
+        )
+    }
+
+    assert {
+        "POST /api/v1/products/",
+        "POST /api/v1/categories/",
+        "POST /api/v1/auth/register/",
+    } <= taking
+    for name in taking:
+        responses = operations[name]["responses"]
+        assert "Retry-After" in responses["409"]["headers"], name
+        assert "422" in responses, name
+        assert "Idempotent-Replayed" in responses["201"]["headers"], name
+        assert "Idempotent-Replayed" not in responses["409"]["headers"], name

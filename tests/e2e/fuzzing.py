@@ -46,7 +46,9 @@ issues, and generated values only ever reach their 400 and 401 answers:
   taken after the first success, and the stateful phase carries on the id of an account that
   was created, to GET and PATCH /users/{id}/;
 - a write with If-Match, a read with If-None-Match get the current ETag of what they address
-  (a generated one never matches: writes would only ever be 412, reads never 304).
+  (a generated one never matches: writes would only ever be 412, reads never 304);
+- a POST with a valid Idempotency-Key gets a key of its own (generated ones repeat, and a key
+  reused with another body is only ever 422).
 Each is done for about half of the cases concerned, chosen by a hash of the generated request,
 so a replayed or shrunk case makes the same choice; everything else stays as generated (other
 fields, extra properties, the media type), and a field a negative case left out or gave
@@ -117,9 +119,11 @@ RUN_AS = {
     TOTP_OFF: "mfa",
 }
 
+# schema.yml's pattern of Idempotency-Key: 1-255 printable ASCII, spaces around it ignored.
+IDEMPOTENCY_KEY = re.compile(r"^[ \t]*[!-~]([ -~]{0,253}[!-~])?[ \t]*$")
 LOCK = threading.RLock()
 HTTP = requests.Session()
-FRESH = itertools.count(1)  # numbers the identities given to registrations
+FRESH = itertools.count(1)  # numbers the identities and idempotency keys handed out
 USERNAME_MAX_LENGTH = 150
 
 
@@ -426,10 +430,24 @@ def _inject_etags(case) -> None:
             headers[name] = answer.headers["ETag"]
 
 
+def _fresh_idempotency_key(case) -> None:
+    """Generated keys shrink towards "0": once a write has used one, every other body sent with
+    it is a 422 (the key reused), and the keyed requests' 201 answers would go untested. About
+    half the cases that send a valid key get one of their own; the rest keep theirs, so replays
+    and 422s are met too. An invalid key (a negative case) stays as generated."""
+    headers = case.headers
+    value = headers.get("Idempotency-Key") if headers else None
+    if not isinstance(value, str) or not IDEMPOTENCY_KEY.match(value):
+        return
+    if _chosen([case.operation.label, value, case.body], "idempotency"):
+        headers["Idempotency-Key"] = f"fuzz-{RUN}-{next(FRESH)}"
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     with LOCK:
         _inject_etags(case)
+        _fresh_idempotency_key(case)
         label = case.operation.label
         out_of = 4 if label in SCARCE_SUCCESS else 2
         if isinstance(case.body, dict) and _chosen(case.body, "inject", out_of):

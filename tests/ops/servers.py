@@ -66,9 +66,11 @@ def trust(certificate: Path) -> None:
     TRUSTED.load_verify_locations(cafile=str(certificate))
 
 
-def call(base: str, method: str, path: str, body=None, token=None, timeout=25.0) -> Response:
+def call(
+    base: str, method: str, path: str, body=None, token=None, timeout=25.0, headers=None
+) -> Response:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method)
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers or {})
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework_simplejwt import views as jwt_views
 
 from backend.throttling import AuthRateThrottle, PasswordCheckThrottle
+from idempotency.decorators import idempotent
 from users import services
 from users.serializers.accounts import RegistrationSerializer, UserSerializer
 from users.serializers.auth import (
@@ -81,6 +82,8 @@ class RegisterView(PublicAuthView, generics.CreateAPIView):
     throttle_classes = [AuthRateThrottle]
     throttle_bucket = "register"
     openapi = {"post": {"summary": "Register an account", "responses": {201: UserSerializer}}}
+
+    post = idempotent(generics.CreateAPIView.post)
 
 
 @method_decorator(never_cache, name="dispatch")

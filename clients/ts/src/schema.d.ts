@@ -589,7 +589,7 @@ export interface components {
         Error: {
             /** @description What went wrong, for people. */
             detail: string;
-            /** @description What went wrong, for programs: DRF's codes (`not_authenticated`, `authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`, `not_acceptable`, `unsupported_media_type`, `throttled`, `parse_error`, …) and `token_expired` (refresh the token), `token_not_valid`, `session_ended` (log in again), `email_not_verified` (open the emailed link first), `mfa_required` (finish the log-in with its `challenge`), `precondition_failed`, `conflict`, `payload_too_large`, `service_unavailable`, `server_error`. */
+            /** @description What went wrong, for programs: DRF's codes (`not_authenticated`, `authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`, `not_acceptable`, `unsupported_media_type`, `throttled`, `parse_error`, …) and `token_expired` (refresh the token), `token_not_valid`, `session_ended` (log in again), `email_not_verified` (open the emailed link first), `mfa_required` (finish the log-in with its `challenge`), `precondition_failed`, `conflict`, `idempotency_in_progress` (retry after Retry-After), `idempotency_key_reused` (a new request needs a new key), `payload_too_large`, `service_unavailable`, `server_error`. */
             code: string;
         };
         LogoutRequest: {
@@ -1296,7 +1296,10 @@ export interface operations {
     auth_register_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A key of your choosing (1-255 printable ASCII characters; a UUID will do) that makes retrying safe: the same key with the same body within 24 hours gets the first answer again (with `Idempotent-Replayed: true`) and writes nothing more. Keys are yours alone (per user; per client address before log-in). */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1312,6 +1315,8 @@ export interface operations {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
+                    /** @description Present on an answer replayed for a repeated Idempotency-Key: the first request's status, body and Location, stored when it was answered. */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1323,10 +1328,25 @@ export interface operations {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
+                    /** @description Present on an answer replayed for a repeated Idempotency-Key: the first request's status, body and Location, stored when it was answered. */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description `idempotency_in_progress`: a request with this Idempotency-Key is still being processed; retry after the seconds in Retry-After (then its answer is replayed). */
+            409: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Request body too large. */
@@ -1342,6 +1362,17 @@ export interface operations {
             };
             /** @description Unsupported content type: send application/json. */
             415: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `idempotency_key_reused`: this Idempotency-Key was used with another body (or another endpoint) within 24 hours; nothing was written. */
+            422: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
@@ -2048,7 +2079,10 @@ export interface operations {
     categories_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A key of your choosing (1-255 printable ASCII characters; a UUID will do) that makes retrying safe: the same key with the same body within 24 hours gets the first answer again (with `Idempotent-Replayed: true`) and writes nothing more. Keys are yours alone (per user; per client address before log-in). */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2064,6 +2098,8 @@ export interface operations {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
+                    /** @description Present on an answer replayed for a repeated Idempotency-Key: the first request's status, body and Location, stored when it was answered. */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2075,6 +2111,8 @@ export interface operations {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
+                    /** @description Present on an answer replayed for a repeated Idempotency-Key: the first request's status, body and Location, stored when it was answered. */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2103,6 +2141,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `idempotency_in_progress`: a request with this Idempotency-Key is still being processed; retry after the seconds in Retry-After (then its answer is replayed). */
+            409: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Request body too large. */
             413: {
                 headers: {
@@ -2116,6 +2167,17 @@ export interface operations {
             };
             /** @description Unsupported content type: send application/json. */
             415: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `idempotency_key_reused`: this Idempotency-Key was used with another body (or another endpoint) within 24 hours; nothing was written. */
+            422: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
@@ -2748,7 +2810,10 @@ export interface operations {
     products_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A key of your choosing (1-255 printable ASCII characters; a UUID will do) that makes retrying safe: the same key with the same body within 24 hours gets the first answer again (with `Idempotent-Replayed: true`) and writes nothing more. Keys are yours alone (per user; per client address before log-in). */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2764,6 +2829,8 @@ export interface operations {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
+                    /** @description Present on an answer replayed for a repeated Idempotency-Key: the first request's status, body and Location, stored when it was answered. */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2775,6 +2842,8 @@ export interface operations {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
+                    /** @description Present on an answer replayed for a repeated Idempotency-Key: the first request's status, body and Location, stored when it was answered. */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2803,6 +2872,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `idempotency_in_progress`: a request with this Idempotency-Key is still being processed; retry after the seconds in Retry-After (then its answer is replayed). */
+            409: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Request body too large. */
             413: {
                 headers: {
@@ -2816,6 +2898,17 @@ export interface operations {
             };
             /** @description Unsupported content type: send application/json. */
             415: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `idempotency_key_reused`: this Idempotency-Key was used with another body (or another endpoint) within 24 hours; nothing was written. */
+            422: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
