@@ -68,7 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "users",
     "products",
-    "idempotency",
+    "backend.idempotency",
 ]
 
 MIDDLEWARE = [
@@ -355,7 +355,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # is worth nothing across restarts: kept out of the checkout.
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "users.tasks.sweep_outbox", "schedule": 60.0},
-    "idempotency-keys-expiry": {"task": "idempotency.tasks.clear_expired_keys", "schedule": 3600.0},
+    "idempotency-keys-expiry": {
+        "task": "backend.idempotency.tasks.clear_expired_keys",
+        "schedule": 3600.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(Path(tempfile.gettempdir()) / "catalog-celerybeat-schedule")
 

@@ -9,9 +9,9 @@ from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissions
 from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
 
 from backend.conditional import etag_for, none_match, not_modified, require_match
+from backend.idempotency.decorators import idempotent
 from backend.lazyschema import LazyAutoSchema
 from backend.renderers import JSONRenderer
-from idempotency.decorators import idempotent
 from products import cache
 from products.resources import Resource
 

@@ -16,8 +16,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework_simplejwt import views as jwt_views
 
+from backend.idempotency.decorators import idempotent
 from backend.throttling import AuthRateThrottle, PasswordCheckThrottle
-from idempotency.decorators import idempotent
 from users import services
 from users.serializers.accounts import RegistrationSerializer, UserSerializer
 from users.serializers.auth import (

@@ -16,9 +16,9 @@ from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
 from backend.exceptions import IdempotencyInProgress, IdempotencyKeyReused
+from backend.idempotency.decorators import BAD_KEY, fingerprint
+from backend.idempotency.models import LEASE, RETENTION, IdempotencyRecord
 from backend.schema import IDEMPOTENCY_KEY
-from idempotency.decorators import BAD_KEY, fingerprint
-from idempotency.models import LEASE, RETENTION, IdempotencyRecord
 from products.models import Category, Product
 from products.serializers import ProductSerializer
 from tests.conftest import CATALOG_PERMISSIONS, FakeTime
@@ -64,7 +64,7 @@ def assert_error(response, status, code, detail):
 @pytest.fixture
 def clock(monkeypatch):
     fake = FakeTime(time.time())
-    monkeypatch.setattr("idempotency.decorators.time", fake)
+    monkeypatch.setattr("backend.idempotency.decorators.time", fake)
     return fake
 
 

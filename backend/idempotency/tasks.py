@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from backend.celery import app
-from idempotency.models import IdempotencyRecord
+from backend.idempotency.models import IdempotencyRecord
 
 
 @app.task

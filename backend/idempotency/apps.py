@@ -2,5 +2,6 @@ from django.apps import AppConfig
 
 
 class IdempotencyConfig(AppConfig):
-    name = "idempotency"
+    name = "backend.idempotency"
+    label = "idempotency"  # its tables and migrations: idempotency_*
     verbose_name = "Idempotency keys"

@@ -3,7 +3,7 @@ beat runs (a key is also forgotten when it is next sent after them)."""
 
 from django.core.management.base import BaseCommand
 
-from idempotency.tasks import clear_expired_keys
+from backend.idempotency.tasks import clear_expired_keys
 
 
 class Command(BaseCommand):

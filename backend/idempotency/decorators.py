@@ -30,8 +30,8 @@ from django.utils.crypto import salted_hmac
 from rest_framework import exceptions
 
 from backend.exceptions import IdempotencyInProgress, IdempotencyKeyReused
+from backend.idempotency.models import LEASE, IdempotencyRecord
 from backend.throttling import client_address
-from idempotency.models import LEASE, IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
