@@ -8,7 +8,14 @@ import os
 
 import pytest
 
-from tests.ops.servers import deploy, drop, start_postgres, start_redis
+from tests.ops.servers import (
+    admin_connection,
+    deploy,
+    drop,
+    prepare_template,
+    start_postgres,
+    start_redis,
+)
 
 pytestmark = pytest.mark.ops
 
@@ -21,12 +28,24 @@ def service_urls():
     return database_url, redis_url
 
 
+@pytest.fixture(scope="session")
+def template(service_urls):
+    """The database every test's own is copied from: migrated once for the whole run."""
+    database_url, redis_url = service_urls
+    name = f"catalog_ops_template_{os.getpid()}"
+    prepare_template(database_url, redis_url, name)
+    yield name
+    start_postgres()
+    with admin_connection(database_url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def deployment(service_urls, request):
+def deployment(service_urls, template, request):
     """A fresh database for this test, and the services guaranteed up again afterwards."""
     database_url, redis_url = service_urls
     name = f"catalog_ops_{request.node.name[:40].lower()}_{os.getpid()}"
-    current = deploy(database_url, redis_url, name)
+    current = deploy(database_url, redis_url, name, template=template)
     yield current
     start_postgres()
     start_redis()

@@ -22,10 +22,12 @@ PRODUCTS = "/api/v1/products/"
 
 
 @pytest.fixture(scope="module")
-def base(service_urls):
+def base(service_urls, template):
     database_url, redis_url = service_urls
     name = urlsplit(database_url).path.lstrip("/")
-    deployment = deploy(database_url, redis_url, name, GUNICORN_READ_TIMEOUT=str(READ_TIMEOUT))
+    deployment = deploy(
+        database_url, redis_url, name, template=template, GUNICORN_READ_TIMEOUT=str(READ_TIMEOUT)
+    )
     try:
         yield deployment.start_instance()
     finally:

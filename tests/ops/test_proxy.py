@@ -23,11 +23,11 @@ def start(deployment) -> Proxy:
 
 
 @pytest.fixture(scope="module")
-def topology(service_urls):
+def topology(service_urls, template):
     """One topology for the tests that leave it as they found it (a deployment takes seconds)."""
     database_url, redis_url = service_urls
     name = f"catalog_ops_proxy_{os.getpid()}"
-    deployment = deploy(database_url, redis_url, name)
+    deployment = deploy(database_url, redis_url, name, template=template)
     proxy = start(deployment)
     yield proxy, deployment
     proxy.stop()

@@ -131,14 +131,17 @@ def test_rate_limit_headers_count_down_by_one_across_both_instances(deployment, 
 
 
 def test_a_name_backs_off_across_both_instances(deployment, pair):
+    """Failures 5, 6 and 7 lock the name for 1, 2 and 4 seconds: the 4 s lock leaves time for
+    both instances to be asked, however slow the machine."""
     redis.Redis.from_url(deployment.redis_url).flushdb()  # the address's budget afresh
     wrong_password = {"username": ADMIN["username"], "password": "wrong-password"}
-    failures = [
-        call(pair[n % 2], "POST", "/api/v1/auth/token/", wrong_password).status for n in range(5)
-    ]
+    failures = []
+    for n in range(7):
+        failures.append(call(pair[n % 2], "POST", "/api/v1/auth/token/", wrong_password).status)
+        time.sleep(2 ** (n - 4) + 0.2 if 4 <= n < 6 else 0)  # wait out the locks of 5 and 6
 
     locked = [call(base, "POST", "/api/v1/auth/token/", ADMIN) for base in pair]
 
-    assert failures == [401] * 5
+    assert failures == [401] * 7
     assert [answer.status for answer in locked] == [429, 429]
-    assert [answer.headers["retry-after"] for answer in locked] == ["1", "1"]
+    assert all(1 <= int(answer.headers["retry-after"]) <= 4 for answer in locked)
