@@ -1,6 +1,11 @@
-"""A live server for the end-to-end tests, as production runs it: gunicorn, DEBUG off,
-collected static files served by WhiteNoise, on a database of its own (SQLite in a temporary
-directory, so `make e2e` needs no service), with known accounts and a small catalog."""
+"""A live server for the end-to-end tests, as production runs it: nginx terminating TLS
+(deploy/nginx, tests/ops/proxy.py) in front of gunicorn, DEBUG off, collected static files served
+by WhiteNoise, on a database of its own (SQLite in a temporary directory, so `make e2e` needs
+no database service), with known accounts and a small catalog.
+
+Every client reaches it at https://localhost:PORT and trusts the certificate nginx was given
+for the run: Python's ssl and requests, and Node, through the standard variables set here for
+this process and the ones it starts; Chromium's contexts are told to accept it."""
 
 import os
 import signal
@@ -12,6 +17,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.ops.proxy import Proxy
 
 PROJECT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -65,8 +72,11 @@ class LiveServer:
     process: subprocess.Popen
     directory: tempfile.TemporaryDirectory
     log: Path
+    proxy: Proxy | None = None
 
     def stop(self) -> None:
+        if self.proxy:
+            self.proxy.stop()
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=15)
@@ -87,6 +97,8 @@ def environment(directory: Path, **extra: str) -> dict:
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": SECRET_KEY,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_HTTPS": "true",  # behind nginx, as in production
+            "API_NUM_PROXIES": "1",
             "API_THROTTLE_ANON": "100000/min",
             "API_THROTTLE_USER": "100000/min",
             "API_THROTTLE_AUTH": "100000/min",
@@ -124,7 +136,15 @@ def start(**extra_env: str) -> LiveServer:
     )  # fmt: skip
     server = LiveServer(f"http://127.0.0.1:{port}", process, directory, log)
     _wait_until_ready(server)
+    server.proxy = Proxy.start([f"127.0.0.1:{port}"])
+    server.url = server.proxy.base
+    trust(server.proxy.directory / "cert.pem")
     return server
+
+
+def trust(certificate: Path) -> None:
+    for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
+        os.environ[variable] = str(certificate)
 
 
 def _wait_until_ready(server: LiveServer, timeout: float = 40) -> None:

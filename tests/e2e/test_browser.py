@@ -38,7 +38,8 @@ def browser():
 
 @pytest.fixture
 def context(browser):
-    context = browser.new_context(viewport=VIEWPORT)
+    # nginx's certificate is one made for the run (live.py)
+    context = browser.new_context(viewport=VIEWPORT, ignore_https_errors=True)
     context.set_default_timeout(15_000)
     yield context
     context.close()

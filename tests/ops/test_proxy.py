@@ -114,6 +114,17 @@ def test_what_the_proxy_refuses_is_a_json_error(topology, too_large, status):
     assert isinstance(answer.body["detail"], str)
 
 
+def test_a_trace_gets_the_applications_405_with_what_the_resource_allows(topology):
+    """nginx refuses TRACE itself (HTML, no Allow); the proxy hands it to the application."""
+    proxy, _ = topology
+
+    answer = proxy.request("TRACE", "/api/v1/auth/logout/")
+
+    assert answer.status == 405
+    assert answer.headers["allow"] == "POST, OPTIONS"
+    assert answer.body["code"] == "method_not_allowed"
+
+
 def test_what_fits_the_proxy_reaches_the_application(topology):
     """Below nginx's limits, gunicorn's own (raised above them) never refuse: a long request
     line and a hundred headers get the application's answer, not gunicorn's HTML."""
