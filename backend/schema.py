@@ -7,10 +7,10 @@ action (or lower-case method) to `{status: description}`.
 
 Views describe themselves with plain attributes instead of `@extend_schema`: `openapi`, a map
 from action (or lower-case method) to any of `summary`, `description`, `request`, `responses`,
-`parameters` and `exclude`, read here. The decorator would import this module, and with it the
-whole schema generator (some 5 MB, Django's test tooling included), into every process that
-serves the API; this way it loads only when a schema is generated (viewsets also need
-`backend.lazyschema.LazyAutoSchema`).
+`parameters`, `filter_backends` and `exclude`, read here. The decorator would import this
+module, and with it the whole schema generator (some 5 MB, Django's test tooling included),
+into every process that serves the API; this way it loads only when a schema is generated
+(viewsets also need `backend.lazyschema.LazyAutoSchema`).
 """
 
 from django.contrib.auth.models import AnonymousUser
@@ -138,6 +138,11 @@ class AutoSchema(openapi.AutoSchema):
 
     def is_excluded(self) -> bool:
         return self._documented().get("exclude", False) or super().is_excluded()
+
+    def get_filter_backends(self):
+        """A list's filter backends; another action's when it documents some (`filter_backends`:
+        the facet counts take the product list's filters)."""
+        return self._documented().get("filter_backends") or super().get_filter_backends()
 
     def get_summary(self):
         return self._documented().get("summary") or super().get_summary()
@@ -307,8 +312,8 @@ class AutoSchema(openapi.AutoSchema):
     def _validates_query(self) -> bool:
         """A filtered or paginated list refuses a malformed parameter (`page_size` included)."""
         has_filters = getattr(self.view, "filterset_class", None) is not None
-        is_list = self.method == "GET" and self._is_list_view()
-        return is_list and (has_filters or self._is_paginated_list())
+        filtered = self.method == "GET" and bool(self.get_filter_backends())
+        return (filtered and has_filters) or self._is_paginated_list()
 
     def _is_restricted(self) -> bool:
         permissions = self.view.get_permissions()
