@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from backend.exceptions import Conflict
 from backend.filters import FilterBackend, OrderingFilter, without_parameters
+from backend.pagination import CursorPagination
 from products import cache
 from products.facets import count_facets, facet_queries
 from products.filters import MAX_ID, PRICE_BOUND_PATTERN, ProductFilter, ProductSearchFilter
@@ -109,6 +110,7 @@ class CategoryViewSet(CatalogViewSet):
 
 class ProductViewSet(CatalogViewSet):
     resource = PRODUCT
+    cursor_pagination_class = CursorPagination
     serializer_class = ProductSerializer
     filter_backends = [FilterBackend, ProductSearchFilter, OrderingFilter]
     filterset_class = ProductFilter
