@@ -58,6 +58,19 @@ VALIDATION_ERROR_SCHEMA = {
     "additionalProperties": {"type": "array", "items": {"type": "string"}},
 }
 
+PAGINATION_PARAMETER = {
+    "name": "pagination",
+    "in": "query",
+    "required": False,
+    "description": (
+        "`cursor` for cursor pages: `{next, previous, results}`, no `count`; each page starts "
+        "from the position its cursor holds (as quick deep in the list as at its start), so a "
+        "walk sees once every row that stays in place while others are added, changed or "
+        "removed. Left out: numbered pages."
+    ),
+    "schema": {"type": "string", "enum": ["cursor"]},
+}
+
 IF_NONE_MATCH = OpenApiParameter(
     "If-None-Match",
     str,
@@ -131,6 +144,34 @@ class PlainDecimalField(OpenApiSerializerFieldExtension):
         return schema | {"pattern": self.target.pattern}
 
 
+class PageOrCursorPagination:
+    """What a list that also pages by cursor (a view's `cursor_pagination_class`) takes and
+    answers: the numbered pages' parameters, `pagination` and the cursor's; one envelope whose
+    `count` is left out of cursor pages (one type for clients, whichever they ask for)."""
+
+    def __init__(self, pages, cursors):
+        self.pages = pages
+        self.cursors = cursors
+
+    def get_schema_operation_parameters(self, view):
+        page_parameters = self.pages.get_schema_operation_parameters(view)
+        names = {parameter["name"] for parameter in page_parameters}
+        cursor_parameters = [
+            parameter | {"schema": {"type": "string", "pattern": NO_NUL}}
+            for parameter in self.cursors.get_schema_operation_parameters(view)
+            if parameter["name"] not in names
+        ]
+        return [*page_parameters, PAGINATION_PARAMETER, *cursor_parameters]
+
+    def get_paginated_response_schema(self, schema):
+        envelope = self.pages.get_paginated_response_schema(schema)
+        envelope["required"] = [name for name in envelope["required"] if name != "count"]
+        envelope["properties"]["count"] |= {
+            "description": "How many rows match, over every page (numbered pages only)."
+        }
+        return envelope
+
+
 class AutoSchema(openapi.AutoSchema):
     def _documented(self) -> dict:
         key = getattr(self.view, "action", None) or self.method.lower()
@@ -138,6 +179,13 @@ class AutoSchema(openapi.AutoSchema):
 
     def is_excluded(self) -> bool:
         return self._documented().get("exclude", False) or super().is_excluded()
+
+    def _get_paginator(self):
+        paginator = super()._get_paginator()
+        cursor_pagination_class = getattr(self.view, "cursor_pagination_class", None)
+        if paginator is None or cursor_pagination_class is None:
+            return paginator
+        return PageOrCursorPagination(paginator, cursor_pagination_class())
 
     def get_filter_backends(self):
         """A list's filter backends; another action's when it documents some (`filter_backends`:

@@ -114,11 +114,15 @@ class InStockFacetSerializer(serializers.Serializer):
 
 class PriceBandSerializer(serializers.Serializer):
     min = serializers.DecimalField(
-        max_digits=12, decimal_places=2, help_text="Lowest price in the band, inclusive."
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        help_text="Lowest price in the band, inclusive.",
     )
     max = serializers.DecimalField(
         max_digits=12,
         decimal_places=2,
+        min_value=0,
         allow_null=True,
         help_text="Where the band ends, exclusive; null for the last band.",
     )
@@ -126,7 +130,7 @@ class PriceBandSerializer(serializers.Serializer):
 
 
 class ProductFacetsSerializer(serializers.Serializer):
-    """The product list's facet counts (documentation only: the view renders plain rows)."""
+    """How many products each choice of a filter would show, the other filters applied."""
 
     count = serializers.IntegerField(help_text="Products matching every filter.")
     categories = FacetCategorySerializer(
