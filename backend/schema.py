@@ -147,7 +147,9 @@ class PlainDecimalField(OpenApiSerializerFieldExtension):
 class PageOrCursorPagination:
     """What a list that also pages by cursor (a view's `cursor_pagination_class`) takes and
     answers: the numbered pages' parameters, `pagination` and the cursor's; one envelope whose
-    `count` is left out of cursor pages (one type for clients, whichever they ask for)."""
+    `count` is left out of cursor pages (one type for clients, whichever they ask for). The
+    cursor is any string to the schema: it is read only with `pagination=cursor`, and whether
+    it is good depends on what the server signed."""
 
     def __init__(self, pages, cursors):
         self.pages = pages
@@ -157,7 +159,7 @@ class PageOrCursorPagination:
         page_parameters = self.pages.get_schema_operation_parameters(view)
         names = {parameter["name"] for parameter in page_parameters}
         cursor_parameters = [
-            parameter | {"schema": {"type": "string", "pattern": NO_NUL}}
+            parameter
             for parameter in self.cursors.get_schema_operation_parameters(view)
             if parameter["name"] not in names
         ]

@@ -287,3 +287,11 @@ def test_a_walk_sees_each_row_that_stayed_in_place_exactly_once_while_others_cha
     assert sorted(pk for pk in seen if pk in stayed) == sorted(stayed)
     settled = [pk for pk in seen if pk not in catalog.moved]
     assert len(settled) == len(set(settled))  # only a row that moved may show twice
+
+
+def test_the_browsable_api_pages_by_cursor_too(api_client):
+    for n in range(3):
+        make_product(name=f"oak {n}")
+    response = api_client.get(PRODUCTS_URL, CURSOR | {"page_size": 2}, HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert b"cursor=" in response.content

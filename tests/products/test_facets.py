@@ -271,3 +271,11 @@ def test_staff_and_customers_never_share_a_cached_answer(api_client, staff_clien
     staff_answer = staff_client.get(FACETS_URL).json()
     assert api_client.get(FACETS_URL).json() == expected_facets({}, staff=False)
     assert staff_answer == expected_facets({}, staff=True)
+
+
+def test_the_browsable_api_shows_the_counts(api_client):
+    make_product(price=Decimal("12"))
+    response = api_client.get(FACETS_URL, HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert b"&quot;10.00&quot;" in response.content
