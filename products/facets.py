@@ -1,15 +1,20 @@
 """Facet counts of the product list (API.md, "Facet counts"): for each filter, how many products
 each of its choices would show with every other filter applied.
 
-Each facet is one grouped count over the products the caller may see, filtered by the list's
-own filter backends as if the facet's parameters had not been sent: a filter added to the list,
-or a change of what one matches, reaches the facets with no change here.
+Each facet counts the products the caller may see, filtered by the list's own filter backends
+as if the facet's parameters had not been sent: a filter added to the list, or a change of
+what one matches, reaches the facets with no change here. The count and the stock and price
+facets are conditional counts, and those that filter the same rows (all three, when neither
+`in_stock` nor a price bound is sent) share one scan; the categories are one grouped count.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import BooleanField, Case, Count, ExpressionWrapper, Q, QuerySet, Value, When
+from django.db.models import Count, Q, QuerySet
+
+from backend.queries import where_digest
 
 # Each band holds its `min` and not its `max`, so every price is in exactly one band.
 PRICE_BANDS = [
@@ -21,40 +26,57 @@ PRICE_BANDS = [
 ]
 LEFT_OUT = {
     "count": (),
-    "categories": ("category", "category_slug"),
     "in_stock": ("in_stock",),
     "price": ("min_price", "max_price"),
+    "categories": ("category", "category_slug"),
+}
+COUNTED = {  # what each of the counted parts counts, by the name its answer gives it
+    "count": {"count": Q()},
+    "in_stock": {"true": Q(stock__gt=0), "false": Q(stock=0)},
+    "price": {
+        str(n): Q(price__gte=low) & (Q() if high is None else Q(price__lt=high))
+        for n, (low, high) in enumerate(PRICE_BANDS)
+    },
 }
 
 
-def facet_queries(matching_all_but: Callable[[tuple[str, ...]], QuerySet]) -> dict[str, QuerySet]:
-    """The query behind each part of the answer; `matching_all_but(names)` is what the caller
-    sees through every filter of the request but those `names`."""
-    products = {part: matching_all_but(names).order_by() for part, names in LEFT_OUT.items()}
-    band = Case(
-        *(When(price__lt=high, then=Value(n)) for n, (_, high) in enumerate(PRICE_BANDS[:-1])),
-        default=Value(len(PRICE_BANDS) - 1),
-    )
-    return {
-        "count": products["count"],
-        "categories": products["categories"]
+@dataclass(frozen=True)
+class FacetQueries:
+    scans: list[tuple[QuerySet, dict[str, Count]]]  # rows, and counts named `<part>:<name>`
+    categories: QuerySet
+
+    def read(self) -> list[QuerySet]:
+        """What the answer reads (for the cache): each scan with its counts, and the
+        categories."""
+        return [*(rows.alias(**counts) for rows, counts in self.scans), self.categories]
+
+
+def facet_queries(matching_all_but: Callable[[tuple[str, ...]], QuerySet]) -> FacetQueries:
+    """`matching_all_but(names)` is what the caller sees through every filter of the request
+    but those `names`."""
+    scans: dict[str, tuple[QuerySet, dict]] = {}
+    for part, counted in COUNTED.items():
+        rows = matching_all_but(LEFT_OUT[part]).order_by()
+        _, counts = scans.setdefault(where_digest(rows.query), (rows, {}))
+        for name, condition in counted.items():
+            counts[f"{part}:{name}"] = Count("pk", filter=condition)
+    categories = (
+        matching_all_but(LEFT_OUT["categories"])
         .values("category_id", "category__name", "category__slug")
         .annotate(count=Count("pk"))
-        .order_by("category__name", "category_id"),
-        "in_stock": products["in_stock"]
-        .values(in_stock=ExpressionWrapper(Q(stock__gt=0), output_field=BooleanField()))
-        .annotate(count=Count("pk")),
-        "price": products["price"].values(band=band).annotate(count=Count("pk")),
-    }
+        .order_by("category__name", "category_id")
+    )
+    return FacetQueries(list(scans.values()), categories)
 
 
-def count_facets(queries: dict[str, QuerySet]) -> dict:
+def count_facets(queries: FacetQueries) -> dict:
     """Runs the queries: the answer's body. Categories no product matches are left out, and so
     are products without a category."""
-    in_stock = {row["in_stock"]: row["count"] for row in queries["in_stock"]}
-    bands = {row["band"]: row["count"] for row in queries["price"]}
+    counts = {}
+    for rows, counted in queries.scans:
+        counts |= rows.aggregate(**counted)
     return {
-        "count": queries["count"].count(),
+        "count": counts["count:count"],
         "categories": [
             {
                 "id": row["category_id"],
@@ -62,12 +84,12 @@ def count_facets(queries: dict[str, QuerySet]) -> dict:
                 "slug": row["category__slug"],
                 "count": row["count"],
             }
-            for row in queries["categories"]
+            for row in queries.categories
             if row["category_id"] is not None
         ],
-        "in_stock": {"true": in_stock.get(True, 0), "false": in_stock.get(False, 0)},
+        "in_stock": {"true": counts["in_stock:true"], "false": counts["in_stock:false"]},
         "price": [
-            {"min": _money(low), "max": _money(high), "count": bands.get(n, 0)}
+            {"min": _money(low), "max": _money(high), "count": counts[f"price:{n}"]}
             for n, (low, high) in enumerate(PRICE_BANDS)
         ],
     }

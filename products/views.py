@@ -179,7 +179,7 @@ class ProductViewSet(CatalogViewSet):
     )
     def facets(self, request):
         queries = facet_queries(self._matching_all_but)
-        counts = cache.remembered("facets", list(queries.values()), lambda: count_facets(queries))
+        counts = cache.remembered("facets", queries.read(), lambda: count_facets(queries))
         if not isinstance(request.accepted_renderer, BaseJSONRenderer):
             return Response(counts)
         return self._conditional(request, render(counts))
