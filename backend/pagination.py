@@ -7,6 +7,7 @@ from functools import reduce
 from operator import and_, or_
 
 from django.core import signing
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
@@ -83,20 +84,24 @@ class CursorPagination(PageSize, pagination.CursorPagination):
         self.keys = self._keys(self.get_ordering(request, queryset, view))
         self.query_digest = self._digest(queryset)
         position, self.reverse = self._decode(request)
+        page, more = self._page(queryset, position)
+        self.next_position = self.previous_position = None
+        if page and (more or self.reverse):  # a page reached backwards has rows after it
+            self.next_position = self._position(page[-1])
+        if page and (more if self.reverse else position is not None):
+            self.previous_position = self._position(page[0])
+        return page
+
+    def _page(self, queryset, position) -> tuple[list, bool]:
+        """The page past `position` (before it, walking back), in the list's order, and
+        whether more rows lie beyond it in the walk's direction."""
         keys = [_flipped(key) for key in self.keys] if self.reverse else self.keys
         queryset = queryset.order_by(*keys)
         if position is not None:
             queryset = queryset.filter(_after(keys, position))
         rows = list(queryset[: self.page_size + 1])
-        more, page = len(rows) > self.page_size, rows[: self.page_size]
-        if self.reverse:
-            page.reverse()
-        self.next_position = self.previous_position = None
-        if page and (more or self.reverse):
-            self.next_position = self._position(page[-1])
-        if page and (more if self.reverse else position is not None):
-            self.previous_position = self._position(page[0])
-        return page
+        page = rows[: self.page_size]
+        return (page[::-1] if self.reverse else page), len(rows) > self.page_size
 
     def get_next_link(self):
         return self._link(self.next_position, reverse=False)
@@ -128,9 +133,11 @@ class CursorPagination(PageSize, pagination.CursorPagination):
     def _keys(self, ordering) -> list[str]:
         """The ordering up to its unique key, which must be there: the cursor's position is
         exact only if no two rows share it."""
-        unique = [n for n, key in enumerate(ordering) if key.lstrip("-") in ("id", "pk")]
-        assert unique, "cursor pages need an ordering that ends with a unique key"
-        return [key.replace("pk", "id") for key in ordering[: unique[0] + 1]]
+        names = [key.lstrip("-") for key in ordering]
+        unique = next((n for n, name in enumerate(names) if name in ("id", "pk")), None)
+        if unique is None:
+            raise ImproperlyConfigured("Cursor pages need an ordering that ends with the id.")
+        return [*ordering[:unique], ordering[unique].replace("pk", "id")]
 
     def _digest(self, queryset) -> str:
         text = f"{where_digest(queryset.query)}|{self.keys}"
