@@ -1,12 +1,14 @@
 """Filtering and ordering pieces shared by every list."""
 
 import copy
+from collections.abc import Iterable
 
 from django import forms
 from django.http import QueryDict
 from django_filters import rest_framework as filters
 from rest_framework import filters as drf_filters
 from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 
 TIE_BREAKER = "-id"
 NO_NUL = r"^[^\x00]*$"
@@ -155,3 +157,16 @@ class OrderingFilter(drf_filters.OrderingFilter):
         if ordering and not any(key.lstrip("-") in ("id", "pk") for key in ordering):
             ordering.append(TIE_BREAKER)
         return ordering
+
+
+def without_parameters(request: Request, names: Iterable[str]) -> Request:
+    """The request as if the query parameters `names` had not been sent, for the filter
+    backends to filter by (a facet is counted with its own filter left out)."""
+    params = request.query_params.copy()
+    for name in names:
+        params.pop(name, None)
+    django_request = copy.copy(request._request)
+    django_request.GET = params
+    clone = copy.copy(request)
+    clone._request = django_request
+    return clone

@@ -7,10 +7,10 @@ action (or lower-case method) to `{status: description}`.
 
 Views describe themselves with plain attributes instead of `@extend_schema`: `openapi`, a map
 from action (or lower-case method) to any of `summary`, `description`, `request`, `responses`,
-`parameters` and `exclude`, read here. The decorator would import this module, and with it the
-whole schema generator (some 5 MB, Django's test tooling included), into every process that
-serves the API; this way it loads only when a schema is generated (viewsets also need
-`backend.lazyschema.LazyAutoSchema`).
+`parameters`, `filter_backends` and `exclude`, read here. The decorator would import this
+module, and with it the whole schema generator (some 5 MB, Django's test tooling included),
+into every process that serves the API; this way it loads only when a schema is generated
+(viewsets also need `backend.lazyschema.LazyAutoSchema`).
 """
 
 from django.contrib.auth.models import AnonymousUser
@@ -57,6 +57,19 @@ VALIDATION_ERROR_SCHEMA = {
         "a query parameter) with its messages."
     ),
     "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+
+PAGINATION_PARAMETER = {
+    "name": "pagination",
+    "in": "query",
+    "required": False,
+    "description": (
+        "`cursor` for cursor pages: `{next, previous, results}`, no `count`; each page starts "
+        "from the position its cursor holds (as quick deep in the list as at its start), so a "
+        "walk sees once every row that stays in place while others are added, changed or "
+        "removed. Left out: numbered pages."
+    ),
+    "schema": {"type": "string", "enum": ["cursor"]},
 }
 
 IF_NONE_MATCH = OpenApiParameter(
@@ -163,6 +176,36 @@ class PlainDecimalField(OpenApiSerializerFieldExtension):
         return schema | {"pattern": self.target.pattern}
 
 
+class PageOrCursorPagination:
+    """What a list that also pages by cursor (a view's `cursor_pagination_class`) takes and
+    answers: the numbered pages' parameters, `pagination` and the cursor's; one envelope whose
+    `count` is left out of cursor pages (one type for clients, whichever they ask for). The
+    cursor is any string to the schema: it is read only with `pagination=cursor`, and whether
+    it is good depends on what the server signed."""
+
+    def __init__(self, pages, cursors):
+        self.pages = pages
+        self.cursors = cursors
+
+    def get_schema_operation_parameters(self, view):
+        page_parameters = self.pages.get_schema_operation_parameters(view)
+        names = {parameter["name"] for parameter in page_parameters}
+        cursor_parameters = [
+            parameter
+            for parameter in self.cursors.get_schema_operation_parameters(view)
+            if parameter["name"] not in names
+        ]
+        return [*page_parameters, PAGINATION_PARAMETER, *cursor_parameters]
+
+    def get_paginated_response_schema(self, schema):
+        envelope = self.pages.get_paginated_response_schema(schema)
+        envelope["required"] = [name for name in envelope["required"] if name != "count"]
+        envelope["properties"]["count"] |= {
+            "description": "How many rows match, over every page (numbered pages only)."
+        }
+        return envelope
+
+
 class AutoSchema(openapi.AutoSchema):
     def _documented(self) -> dict:
         key = getattr(self.view, "action", None) or self.method.lower()
@@ -170,6 +213,18 @@ class AutoSchema(openapi.AutoSchema):
 
     def is_excluded(self) -> bool:
         return self._documented().get("exclude", False) or super().is_excluded()
+
+    def _get_paginator(self):
+        paginator = super()._get_paginator()
+        cursor_pagination_class = getattr(self.view, "cursor_pagination_class", None)
+        if paginator is None or cursor_pagination_class is None:
+            return paginator
+        return PageOrCursorPagination(paginator, cursor_pagination_class())
+
+    def get_filter_backends(self):
+        """A list's filter backends; another action's when it documents some (`filter_backends`:
+        the facet counts take the product list's filters)."""
+        return self._documented().get("filter_backends") or super().get_filter_backends()
 
     def get_summary(self):
         return self._documented().get("summary") or super().get_summary()
@@ -353,8 +408,8 @@ class AutoSchema(openapi.AutoSchema):
     def _validates_query(self) -> bool:
         """A filtered or paginated list refuses a malformed parameter (`page_size` included)."""
         has_filters = getattr(self.view, "filterset_class", None) is not None
-        is_list = self.method == "GET" and self._is_list_view()
-        return is_list and (has_filters or self._is_paginated_list())
+        filtered = self.method == "GET" and bool(self.get_filter_backends())
+        return (filtered and has_filters) or self._is_paginated_list()
 
     def _is_restricted(self) -> bool:
         permissions = self.view.get_permissions()

@@ -51,6 +51,7 @@ API_LINKS = {
     "users": "user-list",
     "categories": "category-list",
     "products": "product-list",
+    "product_facets": "product-facets",
     "schema": "schema",
     "docs": "swagger-ui",
     "redoc": "redoc",

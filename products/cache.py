@@ -16,17 +16,21 @@ URL and spelled-out defaults make no new keys, and two callers share an entry on
 queries are the same (a visibility rule that depends on the user or the time makes its own).
 The links to other pages are not cached: they are built from each request's own URL.
 
+Other answers computed from queries alone (the product list's facet counts) are kept the same
+way by `remembered()`, stamped with the versions of everything those queries read.
+
 On only when API_CACHE_SECONDS > 0, which by default means a shared (Redis) cache is
 configured.
 """
 
 import hashlib
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db.models import QuerySet
 
+from backend.queries import where_digest
 from products import versions
 
 
@@ -45,7 +49,7 @@ class ListEntries:
             "count": versions.topics_of(query, ordered=False),
             "ids": versions.topics_of(query),
         }
-        where = _where_digest(query)
+        where = where_digest(query)
         order = hashlib.blake2b(repr(query.order_by).encode(), digest_size=8).hexdigest()
         page = None if start is None else f"catalog:page:{where}:{order}:{start}:{size}"
         self.keys = {
@@ -116,13 +120,22 @@ class ListEntries:
         return settings.API_CACHE_SECONDS
 
 
-def _where_digest(query) -> str:
-    compiler = query.get_compiler(using=query.model.objects.db)
-    try:
-        sql, params = compiler.compile(query.where)
-    except FullResultSet:
-        sql, params = "", ()
-    except EmptyResultSet:
-        sql, params = "NOTHING", ()
-    text = f"{query.model._meta.label}|{query.distinct}|{sql}|{params!r}"
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+def remembered(kind: str, queries: list[QuerySet], compute: Callable[[], dict]) -> dict:
+    """`compute()`, an answer found by running `queries` (a `kind` of answer runs the same
+    queries in the same order), from the cache while nothing they read has changed: one round
+    trip to the cache and one small query for the versions. The versions are read before
+    `compute()` runs, so a write meanwhile leaves the entry stamped as before it, never used."""
+    if not enabled():
+        return compute()
+    topics = {
+        topic for query in queries for topic in versions.topics_of(query.query, ordered=False)
+    }
+    wheres = "|".join(where_digest(query.query) for query in queries)
+    key = f"catalog:{kind}:{hashlib.blake2b(wheres.encode(), digest_size=16).hexdigest()}"
+    stamp = versions.stamp(versions.current(), topics)
+    found = cache.get(key)
+    if found is not None and found[0] == stamp:
+        return found[1]
+    value = compute()
+    cache.set(key, (stamp, value), settings.API_CACHE_SECONDS)
+    return value

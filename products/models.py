@@ -185,6 +185,10 @@ class Product(models.Model):
             models.Index(fields=["price", "id"], name="product_price_idx"),
             models.Index(fields=["name", "id"], name="product_name_idx"),
             models.Index(fields=["stock", "id"], name="product_stock_idx"),
+            # `ordering=stock` is stock up, ties by id down: a scan of (stock, id) would sort each
+            # run of equal stock (a tenth of a catalog is out of stock) before its first row.
+            # Other keys have short runs of ties, which the database sorts as it reads them.
+            models.Index(fields=["stock", "-id"], name="product_stock_up_idx"),
             models.Index(fields=["updated_at"], name="product_updated_idx"),
         ]
 

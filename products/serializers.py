@@ -98,3 +98,51 @@ class ProductSerializer(StrictModelSerializer):
         if clashes.exists():
             raise serializers.ValidationError(SKU_TAKEN, code="unique")
         return value
+
+
+class FacetCategorySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    count = serializers.IntegerField(help_text="Matching products in this category.")
+
+
+class InStockFacetSerializer(serializers.Serializer):
+    true = serializers.IntegerField(help_text="Matching products in stock.")
+    false = serializers.IntegerField(help_text="Matching products out of stock.")
+
+
+class PriceBandSerializer(serializers.Serializer):
+    min = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        help_text="Lowest price in the band, inclusive.",
+    )
+    max = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        allow_null=True,
+        help_text="Where the band ends, exclusive; null for the last band.",
+    )
+    count = serializers.IntegerField(help_text="Matching products priced in this band.")
+
+
+class ProductFacetsSerializer(serializers.Serializer):
+    """How many products each choice of a filter would show, the other filters applied."""
+
+    count = serializers.IntegerField(help_text="Products matching every filter.")
+    categories = FacetCategorySerializer(
+        many=True,
+        help_text=(
+            "Per category, by name, the products matching every filter but `category`; "
+            "categories with none are left out."
+        ),
+    )
+    in_stock = InStockFacetSerializer(help_text="Counted with every filter but `in_stock`.")
+    price = PriceBandSerializer(
+        many=True,
+        help_text="Five bands: 0-10, 10-50, 50-100, 100-500, 500 and over; counted with every "
+        "filter but `min_price` and `max_price`.",
+    )

@@ -12,10 +12,10 @@ changed columns: there every write moves `<table>`, which invalidates more but n
 
 The database keeps the versions itself (`CatalogVersion`, moved by the triggers of migration
 0004), so no write path can skip them. A query depends on the tables it reads and on the
-columns its WHERE, ORDER BY, joins and annotations use: `topics_of()` finds them in the query
-Django built, so a new filter, ordering or visibility rule brings its own topics with it. A
-cached answer stamped with `current()` versions stays good while they do not move: a write of
-one product's stock leaves lists that neither filter nor order by stock cached.
+columns its WHERE, ORDER BY, joins, selected values and annotations use: `topics_of()` finds
+them in the query Django built, so a new filter, ordering or visibility rule brings its own
+topics with it. A cached answer stamped with `current()` versions stays good while they do not
+move: a write of one product's stock leaves lists that neither filter nor order by stock cached.
 """
 
 from django.db import connection
@@ -76,7 +76,7 @@ def topics_of(query: Query, *, ordered: bool = True) -> tuple[str, ...]:
 def _walk(query: Query, topics: set[str], ordered: bool = True) -> None:
     meta = query.get_meta()
     topics.add(meta.db_table)
-    for node in [query.where, *query.annotations.values()]:
+    for node in [query.where, *query.select, *query.annotations.values()]:
         _collect(node, topics)
     for alias in query.alias_map.values():
         if isinstance(alias, Join):

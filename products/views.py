@@ -3,14 +3,20 @@
 
 from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
+from rest_framework.response import Response
 
 from backend.exceptions import Conflict
-from backend.filters import FilterBackend, OrderingFilter
+from backend.filters import FilterBackend, OrderingFilter, without_parameters
+from backend.pagination import CursorPagination
+from products import cache
+from products.facets import count_facets, facet_queries
 from products.filters import MAX_ID, PRICE_BOUND_PATTERN, ProductFilter, ProductSearchFilter
 from products.models import CATEGORY_HAS_PRODUCTS, Category, Product
 from products.resources import CATEGORY, PRODUCT
-from products.serializers import CategorySerializer, ProductSerializer
-from products.viewsets import CatalogViewSet
+from products.serializers import CategorySerializer, ProductFacetsSerializer, ProductSerializer
+from products.viewsets import CatalogViewSet, render
 
 LIST_PARAMETERS = [
     OpenApiParameter(
@@ -104,6 +110,7 @@ class CategoryViewSet(CatalogViewSet):
 
 class ProductViewSet(CatalogViewSet):
     resource = PRODUCT
+    cursor_pagination_class = CursorPagination
     serializer_class = ProductSerializer
     filter_backends = [FilterBackend, ProductSearchFilter, OrderingFilter]
     filterset_class = ProductFilter
@@ -119,6 +126,19 @@ class ProductViewSet(CatalogViewSet):
                 "combine; the order always ends with `-id`, so pages never repeat or skip a row."
             ),
             "parameters": LIST_PARAMETERS,
+        },
+        "facets": {
+            "summary": "Count products by category, stock and price band",
+            "description": (
+                "Takes the list's filters and search. `count` matches all of them; each facet "
+                "is counted with its own filter left out and every other applied: `categories` "
+                "without `category`, `in_stock` without `in_stock`, `price` without "
+                "`min_price`/`max_price`. Price bands hold their `min` and not their `max`. "
+                "Active products only, except for staff."
+            ),
+            "parameters": LIST_PARAMETERS,
+            "filter_backends": [FilterBackend, ProductSearchFilter],
+            "responses": ProductFacetsSerializer,
         },
         "retrieve": {
             "summary": "Read a product",
@@ -153,3 +173,21 @@ class ProductViewSet(CatalogViewSet):
 
     def get_queryset(self):
         return Product.objects.visible_to(self.request.user).for_api()
+
+    @action(
+        detail=False, pagination_class=None, filter_backends=[FilterBackend, ProductSearchFilter]
+    )
+    def facets(self, request):
+        queries = facet_queries(self._matching_all_but)
+        counts = cache.remembered("facets", queries.read(), lambda: count_facets(queries))
+        if not isinstance(request.accepted_renderer, BaseJSONRenderer):
+            return Response(counts)
+        return self._conditional(request, render(counts))
+
+    def _matching_all_but(self, names: tuple[str, ...]):
+        """What the caller sees, through every filter of the request but `names`."""
+        request = without_parameters(self.request, names)
+        products = Product.objects.visible_to(request.user)
+        for backend in self.filter_backends:
+            products = backend().filter_queryset(request, products, self)
+        return products

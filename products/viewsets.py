@@ -5,12 +5,14 @@ from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.utils.cache import patch_vary_headers
 from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissions
 from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
 
 from backend.conditional import etag_for, none_match, not_modified, require_match
 from backend.idempotency.decorators import idempotent
 from backend.lazyschema import LazyAutoSchema
+from backend.pagination import BAD_PAGINATION, PAGINATION_PARAMETER, CursorPagination
 from backend.renderers import JSONRenderer
 from products import cache
 from products.resources import Resource
@@ -104,6 +106,7 @@ class CatalogViewSet(viewsets.ModelViewSet):
     Subclasses give `resource` and `get_queryset()` (who sees what)."""
 
     resource: Resource
+    cursor_pagination_class = None  # what `?pagination=cursor` pages the list with, if offered
 
     permission_classes = [ReadOpenWriteByModelPermission]
     lookup_value_converter = "int"
@@ -117,11 +120,34 @@ class CatalogViewSet(viewsets.ModelViewSet):
             return super().list(request, *args, **kwargs)
         visible = self.get_queryset()
         matching = self.filter_queryset(visible)
+        if isinstance(self.paginator, CursorPagination):  # no count, no page to cache by number
+            page = self.paginate_queryset(self.resource.rows(matching))
+            results = render([self.resource.represent(row) for row in page])
+            return self._conditional(request, self._paginated(results))
         rows = ListRows(matching, visible, self.resource.rows, self._list_entries(matching))
         page = self.paginate_queryset(rows)
         return self._conditional(
             request, self._paginated(rows.render(page, self.resource.represent))
         )
+
+    @property
+    def paginator(self):
+        """Numbered pages, or cursor pages with `?pagination=cursor` where the view offers them
+        (`cursor_pagination_class`); any other value is a 400."""
+        if not hasattr(self, "_paginator"):
+            pagination_class = self._pagination_class()
+            self._paginator = pagination_class() if pagination_class else None
+        return self._paginator
+
+    def _pagination_class(self):
+        if self.cursor_pagination_class is None or self.action != "list":
+            return self.pagination_class
+        chosen = self.request.query_params.get(PAGINATION_PARAMETER, "")
+        if chosen == "":
+            return self.pagination_class
+        if chosen == "cursor":
+            return self.cursor_pagination_class
+        raise ValidationError({PAGINATION_PARAMETER: [BAD_PAGINATION]})
 
     def _paginated(self, results: bytes) -> bytes:
         """The paginator's answer around rows already rendered (perhaps by another request):

@@ -174,7 +174,7 @@ def test_account_pages_describe_themselves_without_markdown(url):
     assert "`" not in text
 
 
-def test_api_root_links_every_account_endpoint_a_client_starts_from():
+def test_api_root_links_the_endpoints_a_client_starts_from():
     links = Client().get("/api/v1/", HTTP_ACCEPT="application/json").json()
 
     for name, path in {
@@ -184,5 +184,6 @@ def test_api_root_links_every_account_endpoint_a_client_starts_from():
         "sessions": "/api/v1/users/me/sessions/",
         "totp": "/api/v1/users/me/mfa/totp/",
         "token_mfa": "/api/v1/auth/token/mfa/",
+        "product_facets": "/api/v1/products/facets/",
     }.items():
         assert links[name].endswith(path), (name, links[name])

@@ -136,7 +136,7 @@ def test_exactly_the_operations_anyone_may_call_need_no_credentials(generated):
         f"GET /api/v1/{resource}/{suffix}"
         for resource in ("categories", "products")
         for suffix in ("", "{id}/")
-    }
+    } | {"GET /api/v1/products/facets/"}
     auth = {name for name, _ in operations_of(generated) if name.startswith("POST /api/v1/auth/")}
     auth.discard("POST /api/v1/auth/logout-all/")
 
@@ -237,3 +237,26 @@ def test_the_idempotent_posts_document_the_key_and_its_answers(generated):
         assert "422" in responses, name
         assert "Idempotent-Replayed" in responses["201"]["headers"], name
         assert "Idempotent-Replayed" not in responses["409"]["headers"], name
+
+
+def test_the_product_list_documents_cursor_pages(generated):
+    """`pagination=cursor` and its `cursor`; one envelope, whose `count` cursor pages leave out."""
+    parameters = generated["paths"]["/api/v1/products/"]["get"]["parameters"]
+    by_name = {parameter["name"]: parameter for parameter in parameters}
+    envelope = generated["components"]["schemas"]["PaginatedProductList"]
+
+    assert by_name["pagination"]["schema"] == {"type": "string", "enum": ["cursor"]}
+    assert by_name["cursor"]["schema"]["type"] == "string"
+    assert {"page", "page_size"} <= set(by_name)
+    assert envelope["required"] == ["results"]
+    assert "count" in envelope["properties"]
+
+
+def test_the_facets_take_the_product_list_filters_but_no_pages_or_ordering(generated):
+    list_parameters = generated["paths"]["/api/v1/products/"]["get"]["parameters"]
+    facet_parameters = generated["paths"]["/api/v1/products/facets/"]["get"]["parameters"]
+    not_filters = {"ordering", "page", "page_size", "pagination", "cursor"}
+
+    assert {parameter["name"] for parameter in facet_parameters} == {
+        parameter["name"] for parameter in list_parameters
+    } - not_filters

@@ -48,7 +48,9 @@ issues, and generated values only ever reach their 400 and 401 answers:
 - a write with If-Match, a read with If-None-Match get the current ETag of what they address
   (a generated one never matches: writes would only ever be 412, reads never 304);
 - a POST with a valid Idempotency-Key gets a key of its own (generated ones repeat, and a key
-  reused with another body is only ever 422).
+  reused with another body is only ever 422);
+- a cursor page of the product list gets the cursor of the `next` link of the same list (a
+  generated cursor carries no signature of the server's: it could only ever be a 400).
 Each is done for about half of the cases concerned, chosen by a hash of the generated request,
 so a replayed or shrunk case makes the same choice; everything else stays as generated (other
 fields, extra properties, the media type), and a field a negative case left out or gave
@@ -69,6 +71,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import requests
@@ -102,6 +105,7 @@ TOKEN_MFA = "POST /api/v1/auth/token/mfa/"
 TOTP_START = "POST /api/v1/users/me/mfa/totp/"
 TOTP_CONFIRM = "POST /api/v1/users/me/mfa/totp/confirm/"
 TOTP_OFF = "DELETE /api/v1/users/me/mfa/totp/"
+PRODUCT_LIST = "GET /api/v1/products/"
 # Operations that succeed only with a value the server issued moments before (a code of a new
 # enrolment, a challenge): the fuzzing phase generates few well-formed bodies for them, so three
 # in four of those get the real value rather than one in two.
@@ -443,11 +447,35 @@ def _fresh_idempotency_key(case) -> None:
         headers["Idempotency-Key"] = f"fuzz-{RUN}-{next(FRESH)}"
 
 
+def _inject_cursor(case) -> None:
+    """For about half the cursor pages asked for with a cursor, the cursor of the `next` link
+    of the same list (as the editor sees it: cursors are made for one caller's view), when the
+    list has a second page."""
+    query = case.query
+    wanted = case.operation.label == PRODUCT_LIST and query and query.get("pagination") == "cursor"
+    if not wanted or not isinstance(query.get("cursor"), str) or not _chosen(query, "cursor"):
+        return
+    first_page = {name: value for name, value in query.items() if name != "cursor"}
+    try:
+        answer = HTTP.get(
+            f"{API}/products/",
+            params=first_page,
+            headers={"Authorization": f"Bearer {EDITOR.access_token()}"},
+            timeout=TIMEOUT,
+        )
+        next_link = answer.json().get("next") if answer.status_code == 200 else None
+    except (requests.RequestException, TypeError, ValueError, AttributeError):
+        return  # a query only the server could make sense of: keep the generated cursor
+    if next_link:
+        query["cursor"] = parse_qs(urlsplit(next_link).query)["cursor"][0]
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     with LOCK:
         _inject_etags(case)
         _fresh_idempotency_key(case)
+        _inject_cursor(case)
         label = case.operation.label
         out_of = 4 if label in SCARCE_SUCCESS else 2
         if isinstance(case.body, dict) and _chosen(case.body, "inject", out_of):

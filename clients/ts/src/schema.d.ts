@@ -342,6 +342,26 @@ export interface paths {
         patch: operations["products_partial_update"];
         trace?: never;
     };
+    "/api/v1/products/facets/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count products by category, stock and price band
+         * @description Takes the list's filters and search. `count` matches all of them; each facet is counted with its own filter left out and every other applied: `categories` without `category`, `in_stock` without `in_stock`, `price` without `min_price`/`max_price`. Price bands hold their `min` and not their `max`. Active products only, except for staff.
+         */
+        get: operations["products_facets_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/": {
         parameters: {
             query?: never;
@@ -592,6 +612,19 @@ export interface components {
             /** @description What went wrong, for programs: DRF's codes (`not_authenticated`, `authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`, `not_acceptable`, `unsupported_media_type`, `throttled`, `parse_error`, …) and `token_expired` (refresh the token), `token_not_valid`, `session_ended` (log in again), `email_not_verified` (open the emailed link first), `mfa_required` (finish the log-in with its `challenge`), `precondition_failed`, `conflict`, `idempotency_in_progress` (retry after Retry-After), `idempotency_key_reused` (a new request needs a new key), `payload_too_large`, `service_unavailable`, `server_error`. */
             code: string;
         };
+        FacetCategory: {
+            id: number;
+            name: string;
+            slug: string;
+            /** @description Matching products in this category. */
+            count: number;
+        };
+        InStockFacet: {
+            /** @description Matching products in stock. */
+            true: number;
+            /** @description Matching products out of stock. */
+            false: number;
+        };
         LogoutRequest: {
             refresh: string;
         };
@@ -611,8 +644,11 @@ export interface components {
             results: components["schemas"]["Category"][];
         };
         PaginatedProductList: {
-            /** @example 123 */
-            count: number;
+            /**
+             * @description How many rows match, over every page (numbered pages only).
+             * @example 123
+             */
+            count?: number;
             /**
              * Format: uri
              * @example http://api.example.org/accounts/?page=4
@@ -731,6 +767,20 @@ export interface components {
             /** @description Your password: needed to change your own username or email. */
             current_password?: string;
         };
+        PriceBand: {
+            /**
+             * Format: decimal
+             * @description Lowest price in the band, inclusive.
+             */
+            min: string;
+            /**
+             * Format: decimal
+             * @description Where the band ends, exclusive; null for the last band.
+             */
+            max: string | null;
+            /** @description Matching products priced in this band. */
+            count: number;
+        };
         /**
          * @description A product. `price` is a decimal string with two places; `sku` is unique whatever the
          *     letter case.
@@ -756,6 +806,17 @@ export interface components {
             readonly created_at: string;
             /** Format: date-time */
             readonly updated_at: string;
+        };
+        /** @description How many products each choice of a filter would show, the other filters applied. */
+        ProductFacets: {
+            /** @description Products matching every filter. */
+            count: number;
+            /** @description Per category, by name, the products matching every filter but `category`; categories with none are left out. */
+            categories: components["schemas"]["FacetCategory"][];
+            /** @description Counted with every filter but `in_stock`. */
+            in_stock: components["schemas"]["InStockFacet"];
+            /** @description Five bands: 0-10, 10-50, 50-100, 100-500, 500 and over; counted with every filter but `min_price` and `max_price`. */
+            price: components["schemas"]["PriceBand"][];
         };
         /**
          * @description A product. `price` is a decimal string with two places; `sku` is unique whatever the
@@ -2688,6 +2749,8 @@ export interface operations {
                 created_after?: string;
                 /** @description ISO 8601 date or date-time, inclusive (a bare date takes in the whole day, UTC). */
                 created_before?: string;
+                /** @description Where a page starts: the `cursor` of a `next` or `previous` link (with `pagination=cursor`). 400 when malformed or made for other filters or ordering. */
+                cursor?: string;
                 /** @description Yes (true): stock above 0. No (false): out of stock. */
                 in_stock?: boolean;
                 /** @description Staff only; ignored for everyone else. */
@@ -2702,6 +2765,8 @@ export interface operations {
                 page?: number;
                 /** @description Results per page: default 20, at most 100 (larger is capped). */
                 page_size?: number;
+                /** @description `cursor` for cursor pages: `{next, previous, results}`, no `count`; each page starts from the position its cursor holds (as quick deep in the list as at its start), so a walk sees once every row that stays in place while others are added, changed or removed. Left out: numbered pages. */
+                pagination?: "cursor";
                 /** @description Words matched in name, description and SKU (any case); all must match. */
                 search?: string;
             };
@@ -3364,6 +3429,117 @@ export interface operations {
             };
             /** @description Unsupported content type: send application/json. */
             415: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    products_facets_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Category id; repeat for several (`category=1&category=4`). */
+                category?: number[];
+                /** @description ISO 8601 date or date-time, inclusive (a bare date starts at its midnight, UTC). */
+                created_after?: string;
+                /** @description ISO 8601 date or date-time, inclusive (a bare date takes in the whole day, UTC). */
+                created_before?: string;
+                /** @description Yes (true): stock above 0. No (false): out of stock. */
+                in_stock?: boolean;
+                /** @description Staff only; ignored for everyone else. */
+                is_active?: boolean;
+                /** @description Highest price, inclusive, written like a price (`12.50`). */
+                max_price?: string;
+                /** @description Lowest price, inclusive, written like a price (`12.50`). */
+                min_price?: string;
+                /** @description Words matched in name, description and SKU (any case); all must match. */
+                search?: string;
+            };
+            header?: {
+                /** @description An ETag from an earlier answer: 304 with no body if it is still current. */
+                "If-None-Match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Strong validator of this representation; send it back in If-None-Match. */
+                    ETag?: string;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductFacets"];
+                };
+            };
+            /** @description Not modified: the ETag in If-None-Match is current (no body). */
+            304: {
+                headers: {
+                    /** @description Strong validator of this representation; send it back in If-None-Match. */
+                    ETag?: string;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: the body names each field in error. */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
+            /** @description Not authenticated, or the credentials or token are invalid or expired. */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but not allowed to do this. */
+            403: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
