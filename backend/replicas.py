@@ -64,7 +64,7 @@ END
 
 
 def replica_aliases() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias.startswith(REPLICA_PREFIX)]
+    return [alias for alias in connections if alias.startswith(REPLICA_PREFIX)]
 
 
 @dataclass

@@ -1,0 +1,192 @@
+"""Read replicas (API.md, "Read replicas"), without a replica server: an alias on the test
+database itself (what TEST MIRROR gives a replica in tests) but on a connection of its own, so
+it sees only what was committed. The test's own rows are not, so a read that finds them was
+answered by the primary and one that misses them by the "replica", like a replica a write
+behind. tests/ops/test_replicas.py does the same with a real streaming replica."""
+
+import time
+
+import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from backend import replicas
+from backend.replicas import ReplicaRouter
+from products.models import Product
+from tests.conftest import bearer_client, obtain_tokens
+from tests.factories import make_product, make_user
+
+REPLICA = "replica1"
+PRODUCTS_URL = "/api/v1/products/"
+
+
+def detail_url(pk: int) -> str:
+    return f"{PRODUCTS_URL}{pk}/"
+
+
+pytestmark = pytest.mark.django_db(databases=["default", REPLICA])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def replica_alias(django_db_setup):
+    """The alias, there before the tests' database guard looks for it. Its test transaction
+    takes no lock before it reads (SQLite's default), so it never waits for the primary's."""
+    settings_dict = connections["default"].settings_dict
+    options = {k: v for k, v in settings_dict["OPTIONS"].items() if k != "transaction_mode"}
+    connections.settings[REPLICA] = {
+        **settings_dict,
+        "OPTIONS": options,
+        "TEST": {**settings_dict["TEST"], "MIRROR": "default"},
+    }
+    yield
+    connections[REPLICA].close()
+    del connections[REPLICA]
+    del connections.settings[REPLICA]
+
+
+@pytest.fixture
+def replica(settings):
+    """The router and middleware installed as DATABASE_REPLICA_URLS installs them."""
+    settings.DATABASE_ROUTERS = ["backend.replicas.ReplicaRouter"]
+    middleware = list(settings.MIDDLEWARE)
+    middleware.insert(1, "backend.replicas.ReplicaMiddleware")
+    settings.MIDDLEWARE = middleware
+    replicas._health.clear()
+    yield connections[REPLICA]
+    connections[REPLICA].close()
+    connections[REPLICA].settings_dict["NAME"] = connections["default"].settings_dict["NAME"]
+    replicas._health.clear()
+
+
+@pytest.fixture
+def queries(replica):
+    """The statements each alias ran while the test's requests were made."""
+    with (
+        CaptureQueriesContext(connections["default"]) as primary,
+        CaptureQueriesContext(replica) as on_replica,
+    ):
+        yield {"primary": primary, "replica": on_replica}
+
+
+def read(captured, table: str) -> bool:
+    sql = [query["sql"] for query in captured.captured_queries]
+    return any(statement.startswith("SELECT") and table in statement for statement in sql)
+
+
+def break_replica() -> None:
+    """As if the replica's server stopped: its connection gone, a new one refused."""
+    connections[REPLICA].close()
+    connections[REPLICA].settings_dict["NAME"] = "/nonexistent/replica/db.sqlite3"
+
+
+def test_anonymous_reads_run_on_the_replica(replica, queries, api_client):
+    product = make_product()
+
+    listed = api_client.get(PRODUCTS_URL)
+    detail = api_client.get(detail_url(product.pk))
+
+    assert listed.status_code == 200
+    assert listed.json()["count"] == 0  # the replica has not seen the test's uncommitted row
+    assert detail.status_code == 404
+    assert read(queries["replica"], "products_product")
+    assert not read(queries["primary"], "products_product")
+
+
+def test_the_catalog_versions_are_read_where_the_rows_are(replica, queries, api_client, settings):
+    settings.API_CACHE_SECONDS = 300
+    make_product()
+
+    assert api_client.get(PRODUCTS_URL).status_code == 200
+    assert read(queries["replica"], "products_catalogversion")
+    assert not read(queries["primary"], "products_catalogversion")
+
+
+def test_a_write_and_its_checks_run_on_the_primary_only(replica, queries, editor_client):
+    taken = make_product(sku="TAKEN-1")
+
+    clash = editor_client.post(PRODUCTS_URL, {"name": "A", "sku": "taken-1", "price": "1.00"})
+    changed = editor_client.patch(detail_url(taken.pk), {"stock": 7})
+
+    assert clash.status_code == 400  # the clash check saw the primary's row
+    assert changed.status_code == 200
+    assert Product.objects.get(pk=taken.pk).stock == 7
+    assert queries["replica"].captured_queries == []
+
+
+def test_the_writer_reads_its_write_until_the_pin_ends(replica, settings, editor_client):
+    settings.REPLICA_PIN_SECONDS = 1
+    created = editor_client.post(PRODUCTS_URL, {"name": "New", "sku": "NEW-1", "price": "1.00"})
+    assert created.status_code == 201
+
+    soon = editor_client.get(detail_url(created.json()["id"]))
+    time.sleep(1.1)
+    later = editor_client.get(detail_url(created.json()["id"]))
+
+    assert soon.status_code == 200
+    assert later.status_code == 404  # on the replica again, which has not seen it
+
+
+def test_a_write_does_not_pin_other_clients(replica, editor_client, api_client):
+    created = editor_client.post(PRODUCTS_URL, {"name": "New", "sku": "NEW-1", "price": "1.00"})
+
+    assert api_client.get(detail_url(created.json()["id"])).status_code == 404
+
+
+def test_an_anonymous_write_pins_the_client_address(replica, api_client):
+    product = make_product()
+    registered = api_client.post(
+        "/api/v1/auth/register/",
+        {"username": "newcomer", "email": "newcomer@example.com", "password": "A-long-pass-1"},
+    )
+    other_address = APIClient(REMOTE_ADDR="10.0.0.9")
+
+    assert registered.status_code == 201, registered.content
+    assert api_client.get(detail_url(product.pk)).status_code == 200
+    assert other_address.get(detail_url(product.pk)).status_code == 404
+
+
+def test_accounts_and_sessions_are_read_on_the_primary(replica, queries, api_client):
+    user = make_user(username="reader")
+    access = obtain_tokens(api_client, "reader")["access"]
+    replicas.cache.clear()  # the log-in's pin gone: only the accounts' own rule is left
+
+    me = bearer_client(access).get("/api/v1/users/me/")
+
+    assert me.status_code == 200
+    assert me.json()["id"] == user.pk
+    assert not read(queries["replica"], "users_")
+
+
+def test_a_replica_that_is_down_is_skipped(replica, api_client):
+    product = make_product()
+    break_replica()
+
+    assert api_client.get(detail_url(product.pk)).status_code == 200
+
+
+def test_a_replica_lagging_past_the_limit_is_skipped(replica, settings, api_client):
+    settings.REPLICA_MAX_LAG_SECONDS = -1  # whatever its lag, it is too much
+    product = make_product()
+
+    assert api_client.get(detail_url(product.pk)).status_code == 200
+
+
+def test_a_read_failing_on_the_replica_mid_request_runs_again_on_the_primary(replica, api_client):
+    product = make_product()
+    assert api_client.get(detail_url(product.pk)).status_code == 404  # the replica, trusted
+    break_replica()  # within the second it is trusted for
+
+    answer = api_client.get(detail_url(product.pk))
+
+    assert answer.status_code == 200
+    assert answer.json()["id"] == product.pk
+
+
+def test_reads_outside_a_request_and_every_write_and_migration_use_the_primary():
+    router = ReplicaRouter()
+
+    assert router.db_for_read(Product) == "default"
+    assert router.db_for_write(Product) == "default"
+    assert router.allow_migrate("default", "products")
+    assert not router.allow_migrate(REPLICA, "products")
