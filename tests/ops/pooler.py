@@ -81,6 +81,12 @@ class Cluster:
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
 
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.remove()
+
     def url(self, name: str) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
 

@@ -29,28 +29,32 @@ LOAD_SECONDS = 4
 
 
 @pytest.fixture
-def replicated(service_urls):
-    """A primary, a replica of it, and two instances reading from the replica."""
-    _, redis_url = service_urls
-    with contextlib.ExitStack() as cleanup:
-        primary = Cluster.create()
-        cleanup.callback(primary.remove)
+def clusters():
+    """A primary logging every statement, and a replica of it (which copies the setting)."""
+    with Cluster.create() as primary:
         with _connect(primary, "postgres") as admin:
-            admin.execute("ALTER SYSTEM SET log_statement = 'all'")  # copied to the replica
+            admin.execute("ALTER SYSTEM SET log_statement = 'all'")
             admin.execute("SELECT pg_reload_conf()")
-        replica = Cluster.replica_of(primary)
-        cleanup.callback(replica.remove)
-        deployment = deploy(
-            primary.url(DATABASE),
-            redis_url,
-            DATABASE,
-            DATABASE_REPLICA_URLS=replica.url(DATABASE),
-            REPLICA_PIN_SECONDS=str(PIN_SECONDS),
-            REPLICA_MAX_LAG_SECONDS=str(MAX_LAG_SECONDS),
-        )
-        cleanup.callback(deployment.stop_instances)
-        bases = [deployment.start_instance(), deployment.start_instance()]
-        yield primary, replica, bases
+        with Cluster.replica_of(primary) as replica:
+            yield primary, replica
+
+
+@pytest.fixture
+def replicated(service_urls, clusters):
+    """Two instances writing to the primary and reading from the replica."""
+    primary, replica = clusters
+    deployment = deploy(
+        primary.url(DATABASE),
+        service_urls[1],
+        DATABASE,
+        DATABASE_REPLICA_URLS=replica.url(DATABASE),
+        REPLICA_PIN_SECONDS=str(PIN_SECONDS),
+        REPLICA_MAX_LAG_SECONDS=str(MAX_LAG_SECONDS),
+    )
+    try:
+        yield primary, replica, [deployment.start_instance(), deployment.start_instance()]
+    finally:
+        deployment.stop_instances()
 
 
 def _connect(cluster: Cluster, name: str = DATABASE):
