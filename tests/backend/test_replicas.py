@@ -4,6 +4,7 @@ it sees only what was committed. The test's own rows are not, so a read that fin
 answered by the primary and one that misses them by the "replica", like a replica a write
 behind. tests/ops/test_replicas.py does the same with a real streaming replica."""
 
+import contextlib
 import time
 
 import pytest
@@ -17,32 +18,34 @@ from products.models import Product
 from tests.conftest import bearer_client, obtain_tokens
 from tests.factories import make_product, make_user
 
-REPLICA = "replica1"
+REPLICAS = ["replica1", "replica2"]
 PRODUCTS_URL = "/api/v1/products/"
+
+pytestmark = pytest.mark.django_db(databases=["default", *REPLICAS])
 
 
 def detail_url(pk: int) -> str:
     return f"{PRODUCTS_URL}{pk}/"
 
 
-pytestmark = pytest.mark.django_db(databases=["default", REPLICA])
-
-
 @pytest.fixture(scope="module", autouse=True)
-def replica_alias(django_db_setup):
-    """The alias, there before the tests' database guard looks for it. Its test transaction
-    takes no lock before it reads (SQLite's default), so it never waits for the primary's."""
+def replica_aliases(django_db_setup):
+    """The aliases, there before the tests' database guard looks for them. Their test
+    transactions take no lock before they read (SQLite's default), so they never wait for the
+    primary's."""
     settings_dict = connections["default"].settings_dict
     options = {k: v for k, v in settings_dict["OPTIONS"].items() if k != "transaction_mode"}
-    connections.settings[REPLICA] = {
-        **settings_dict,
-        "OPTIONS": options,
-        "TEST": {**settings_dict["TEST"], "MIRROR": "default"},
-    }
+    for alias in REPLICAS:
+        connections.settings[alias] = {
+            **settings_dict,
+            "OPTIONS": options,
+            "TEST": {**settings_dict["TEST"], "MIRROR": "default"},
+        }
     yield
-    connections[REPLICA].close()
-    del connections[REPLICA]
-    del connections.settings[REPLICA]
+    for alias in REPLICAS:
+        connections[alias].close()
+        del connections[alias]
+        del connections.settings[alias]
 
 
 @pytest.fixture
@@ -53,20 +56,33 @@ def replica(settings):
     middleware.insert(1, "backend.replicas.ReplicaMiddleware")
     settings.MIDDLEWARE = middleware
     replicas._health.clear()
-    yield connections[REPLICA]
-    connections[REPLICA].close()
-    connections[REPLICA].settings_dict["NAME"] = connections["default"].settings_dict["NAME"]
+    yield
+    for alias in REPLICAS:
+        connections[alias].close()
+        connections[alias].settings_dict["NAME"] = connections["default"].settings_dict["NAME"]
     replicas._health.clear()
 
 
 @pytest.fixture
 def queries(replica):
-    """The statements each alias ran while the test's requests were made."""
-    with (
-        CaptureQueriesContext(connections["default"]) as primary,
-        CaptureQueriesContext(replica) as on_replica,
-    ):
-        yield {"primary": primary, "replica": on_replica}
+    """The statements the primary, and each replica, ran while the test's requests were made."""
+    with contextlib.ExitStack() as capturing:
+        captured = {
+            alias: capturing.enter_context(CaptureQueriesContext(connections[alias]))
+            for alias in ["default", *REPLICAS]
+        }
+        yield {"primary": captured["default"], "replica": Both(captured[a] for a in REPLICAS)}
+
+
+class Both:
+    """The statements of every replica, as one capture."""
+
+    def __init__(self, captures):
+        self.captures = list(captures)
+
+    @property
+    def captured_queries(self) -> list[dict]:
+        return [query for capture in self.captures for query in capture.captured_queries]
 
 
 def read(captured, table: str) -> bool:
@@ -74,10 +90,11 @@ def read(captured, table: str) -> bool:
     return any(statement.startswith("SELECT") and table in statement for statement in sql)
 
 
-def break_replica() -> None:
-    """As if the replica's server stopped: its connection gone, a new one refused."""
-    connections[REPLICA].close()
-    connections[REPLICA].settings_dict["NAME"] = "/nonexistent/replica/db.sqlite3"
+def break_replicas() -> None:
+    """As if the replicas' servers stopped: their connections gone, new ones refused."""
+    for alias in REPLICAS:
+        connections[alias].close()
+        connections[alias].settings_dict["NAME"] = "/nonexistent/replica/db.sqlite3"
 
 
 def test_anonymous_reads_run_on_the_replica(replica, queries, api_client):
@@ -100,6 +117,23 @@ def test_the_catalog_versions_are_read_where_the_rows_are(replica, queries, api_
     assert api_client.get(PRODUCTS_URL).status_code == 200
     assert read(queries["replica"], "products_catalogversion")
     assert not read(queries["primary"], "products_catalogversion")
+
+
+def test_each_request_reads_from_one_replica_and_requests_spread_over_them(
+    replica, queries, api_client, settings
+):
+    """One replica a request: the versions it stamps a cached page with are never newer than
+    the rows it reads after them."""
+    settings.API_CACHE_SECONDS = 300
+    used = []
+    for n in range(20):
+        before = [len(capture.captured_queries) for capture in queries["replica"].captures]
+        assert api_client.get(PRODUCTS_URL, {"search": f"word{n}"}).status_code == 200
+        after = [len(capture.captured_queries) for capture in queries["replica"].captures]
+        used.append([alias for alias, b, a in zip(REPLICAS, before, after, strict=True) if a > b])
+
+    assert all(len(aliases) == 1 for aliases in used), used
+    assert {aliases[0] for aliases in used} == set(REPLICAS)
 
 
 def test_a_write_and_its_checks_run_on_the_primary_only(replica, queries, editor_client):
@@ -160,7 +194,7 @@ def test_accounts_and_sessions_are_read_on_the_primary(replica, queries, api_cli
 
 def test_a_replica_that_is_down_is_skipped(replica, api_client):
     product = make_product()
-    break_replica()
+    break_replicas()
 
     assert api_client.get(detail_url(product.pk)).status_code == 200
 
@@ -175,7 +209,7 @@ def test_a_replica_lagging_past_the_limit_is_skipped(replica, settings, api_clie
 def test_a_read_failing_on_the_replica_mid_request_runs_again_on_the_primary(replica, api_client):
     product = make_product()
     assert api_client.get(detail_url(product.pk)).status_code == 404  # the replica, trusted
-    break_replica()  # within the second it is trusted for
+    break_replicas()  # within the second it is trusted for
 
     answer = api_client.get(detail_url(product.pk))
 
@@ -189,4 +223,4 @@ def test_reads_outside_a_request_and_every_write_and_migration_use_the_primary()
     assert router.db_for_read(Product) == "default"
     assert router.db_for_write(Product) == "default"
     assert router.allow_migrate("default", "products")
-    assert not router.allow_migrate(REPLICA, "products")
+    assert not router.allow_migrate(REPLICAS[0], "products")
