@@ -167,8 +167,7 @@ class RequestReads:
         return self.replica
 
     def writing(self) -> None:
-        self.wrote = True
-        self.on_primary = True
+        self.wrote = self.decided = self.on_primary = True
 
 
 _reads: contextvars.ContextVar[RequestReads | None] = contextvars.ContextVar(
@@ -210,8 +209,9 @@ class ReplicaMiddleware:
         response = self._run(request, reads)
         if reads.replica and response.status_code >= 500 and not check(reads.replica):
             logger.warning("Replica %s failed mid-request: run again on the primary", reads.replica)
-            reads = RequestReads(request, on_primary=True)
-            response = self._run(request, reads)
+            again = RequestReads(request, on_primary=True)
+            response = self._run(request, again)
+            reads.wrote |= again.wrote
         if reads.wrote:
             pin(request)
         return response

@@ -6,10 +6,12 @@ behind. tests/ops/test_replicas.py does the same with a real streaming replica."
 
 import contextlib
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from backend import replicas
@@ -17,6 +19,7 @@ from backend.replicas import ReplicaRouter
 from products.models import Product
 from tests.conftest import bearer_client, obtain_tokens
 from tests.factories import make_product, make_user
+from users.models import Session
 
 REPLICAS = ["replica1", "replica2"]
 PRODUCTS_URL = "/api/v1/products/"
@@ -159,6 +162,19 @@ def test_the_writer_reads_its_write_until_the_pin_ends(replica, settings, editor
 
     assert soon.status_code == 200
     assert later.status_code == 404  # on the replica again, which has not seen it
+
+
+def test_reads_after_a_write_in_the_same_safe_request_run_on_the_primary(replica, api_client):
+    product = make_product()
+    make_user(username="reader")
+    access = obtain_tokens(api_client, "reader")["access"]
+    replicas.cache.clear()  # the log-in's pin gone
+    Session.objects.update(last_used_at=timezone.now() - timedelta(hours=1))
+
+    answer = bearer_client(access).get(detail_url(product.pk))  # writes last_used_at first
+
+    assert answer.status_code == 200
+    assert Session.objects.get().last_used_at > timezone.now() - timedelta(minutes=1)
 
 
 def test_a_write_does_not_pin_other_clients(replica, editor_client, api_client):
