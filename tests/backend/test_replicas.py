@@ -56,7 +56,8 @@ def replica(settings):
     """The router and middleware installed as DATABASE_REPLICA_URLS installs them."""
     settings.DATABASE_ROUTERS = ["backend.replicas.ReplicaRouter"]
     middleware = list(settings.MIDDLEWARE)
-    middleware.insert(1, "backend.replicas.ReplicaMiddleware")
+    after = middleware.index("backend.middleware.RequestBodyLimitMiddleware")
+    middleware.insert(after + 1, "backend.replicas.ReplicaMiddleware")
     settings.MIDDLEWARE = middleware
     replicas._health.clear()
     yield
