@@ -146,6 +146,35 @@ else:
     if DATABASE_POOL_MODE == "session":
         DATABASES["default"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=2)
 
+# Read replicas (backend.replicas): `replica1`, `replica2`... beside the primary, read-only even
+# if something tried to write there, quick to give up on when down. Unset: no router, nothing
+# changes. The tests' databases mirror the primary's.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=5)
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
+if DATABASE_REPLICA_URLS and DATABASES["default"]["ENGINE"] != "backend.postgresql":
+    raise ImproperlyConfigured("DATABASE_REPLICA_URLS: read replicas need a PostgreSQL primary")
+for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+    _replica = env.db_url_config(_url)
+    DATABASES[f"replica{_number}"] = {
+        **DATABASES["default"],
+        **{key: _replica[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")},
+        "OPTIONS": {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "connect_timeout": 2,
+            "options": "-c default_transaction_read_only=on",
+        },
+        "TEST": {"MIRROR": "default"},
+    }
+if DATABASE_REPLICA_URLS:
+    DATABASE_ROUTERS = ["backend.replicas.ReplicaRouter"]
+    # Inside the JSON errors (a request run again on the primary answers afresh), outside
+    # everything that reads.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("backend.middleware.RequestBodyLimitMiddleware") + 1,
+        "backend.replicas.ReplicaMiddleware",
+    )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (also the throttle counters, shared by every app process) ---------------------------

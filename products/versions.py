@@ -18,7 +18,7 @@ topics with it. A cached answer stamped with `current()` versions stays good whi
 move: a write of one product's stock leaves lists that neither filter nor order by stock cached.
 """
 
-from django.db import connection
+from django.db import connections, router
 from django.db.models import F
 from django.db.models.expressions import Col
 from django.db.models.sql import Query
@@ -36,7 +36,9 @@ def current(rows: list[str] = ()) -> dict[str, int]:
         marks = ", ".join(["%s"] * len(rows))
         sql += f" UNION ALL SELECT topic, version FROM {CatalogRowVersion._meta.db_table}"
         sql += f" WHERE topic IN ({marks})"
-    with connection.cursor() as cursor:
+    # Where the request reads the rows these versions stamp (a replica, backend.replicas): read
+    # there first, the rows are never older than the stamp.
+    with connections[router.db_for_read(CatalogVersion)].cursor() as cursor:
         cursor.execute(sql, list(rows))
         return dict(cursor.fetchall())
 

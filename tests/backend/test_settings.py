@@ -15,8 +15,14 @@ from django.conf import settings as django_settings
 from tests.conftest import CONFIGURED_PASSWORD_HASHERS
 from tests.factories import DEFAULT_PASSWORD
 
-CONFIG_PREFIXES = ("DJANGO_", "JWT_", "API_", "CORS_", "CELERY_")
-CONFIG_NAMES = {"DATABASE_URL", "REDIS_URL", "EMAIL_URL", "PASSWORD_RESET_URL"}
+CONFIG_PREFIXES = ("DJANGO_", "JWT_", "API_", "CORS_", "CELERY_", "REPLICA_")
+CONFIG_NAMES = {
+    "DATABASE_URL",
+    "DATABASE_REPLICA_URLS",
+    "REDIS_URL",
+    "EMAIL_URL",
+    "PASSWORD_RESET_URL",
+}
 SECRET_KEY = "settings-test-key-" + "k3y" * 20
 RESULT_MARKER = "SETTINGS-TEST-RESULT "
 ARGON2 = "django.contrib.auth.hashers.Argon2PasswordHasher"
@@ -579,3 +585,62 @@ def test_without_trusted_proxies_a_forwarded_address_is_ignored(api_client, cust
     response = attempt_login(api_client, "203.0.113.200")
 
     assert response.status_code == 429
+
+
+# --- read replicas ------------------------------------------------------------------------------
+
+REPLICA_MIDDLEWARE = "backend.replicas.ReplicaMiddleware"
+
+
+def test_without_replicas_no_router_is_installed():
+    values = configured(
+        {},
+        "list(settings.DATABASES)",
+        "settings.DATABASE_ROUTERS",
+        f"{REPLICA_MIDDLEWARE!r} in settings.MIDDLEWARE",
+        "settings.REPLICA_PIN_SECONDS",
+        "settings.REPLICA_MAX_LAG_SECONDS",
+    )
+
+    assert list(values.values()) == [["default"], [], False, 5, 10.0]
+
+
+def test_replica_urls_add_read_only_aliases_mirrored_in_tests_and_the_router():
+    replica = "settings.DATABASES['replica2']"
+    values = configured(
+        {
+            "DATABASE_URL": "postgres://app@primary:5432/catalog",
+            "DATABASE_REPLICA_URLS": "postgres://app@one:5432/catalog,postgres://ro@two:6432/cat",
+            "REPLICA_PIN_SECONDS": "3",
+            "REPLICA_MAX_LAG_SECONDS": "2.5",
+        },
+        "list(settings.DATABASES)",
+        f"[{replica}[key] for key in ('ENGINE', 'HOST', 'PORT', 'USER', 'NAME')]",
+        f"{replica}['OPTIONS']['options']",
+        f"{replica}['OPTIONS']['connect_timeout']",
+        f"{replica}['TEST']['MIRROR']",
+        "settings.DATABASE_ROUTERS",
+        f"{REPLICA_MIDDLEWARE!r} in settings.MIDDLEWARE",
+        "[settings.REPLICA_PIN_SECONDS, settings.REPLICA_MAX_LAG_SECONDS]",
+    )
+
+    assert list(values.values()) == [
+        ["default", "replica1", "replica2"],
+        ["backend.postgresql", "two", 6432, "ro", "cat"],
+        "-c default_transaction_read_only=on",
+        2,
+        "default",
+        ["backend.replicas.ReplicaRouter"],
+        True,
+        [3, 2.5],
+    ]
+
+
+def test_replicas_of_a_sqlite_database_refuse_to_start():
+    process = start(
+        {"DJANGO_SECRET_KEY": SECRET_KEY, "DATABASE_REPLICA_URLS": "postgres://app@one/catalog"},
+        "settings.DATABASE_ROUTERS",
+    )
+
+    assert process.returncode != 0
+    assert "DATABASE_REPLICA_URLS" in process.stderr

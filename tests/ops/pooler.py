@@ -1,5 +1,5 @@
-"""A PostgreSQL of the test's own, and PgBouncer in front of it, as production runs the app
-(API.md, "Connection poolers": transaction pooling).
+"""A PostgreSQL of the test's own (a primary, or a replica streaming from one), and PgBouncer in
+front of it, as production runs the app (API.md, "Connection poolers": transaction pooling).
 
 The cluster is throwaway (initdb in a temporary directory, its own port), so it can be
 restarted without touching the machine's. PgBouncer is started and stopped by `.ci/pgbouncer`,
@@ -44,6 +44,16 @@ class Cluster:
         cluster.start()
         return cluster
 
+    @classmethod
+    def replica_of(cls, primary: "Cluster") -> "Cluster":
+        """A hot standby streaming from `primary` (which initdb's defaults allow: wal_level
+        replica, WAL senders, replication trusted on 127.0.0.1); -R makes it follow."""
+        replica = cls(_private_directory("catalog-replica-cluster-"), free_port())
+        replica._pg("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+                    "-D", str(replica.data), "-X", "stream", "-R", "--no-sync")  # fmt: skip
+        replica.start()
+        return replica
+
     @property
     def data(self) -> Path:
         return self.directory / "data"
@@ -70,6 +80,12 @@ class Cluster:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.remove()
 
     def url(self, name: str) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
