@@ -1,7 +1,7 @@
 """Faults under load on the production topology (tests/ops/topology.py): a bounded mixed load
 goes through nginx over HTTPS while, in turn, an application instance is stopped and started
-again, PgBouncer is restarted, Redis is restarted, and the Celery worker is killed and a new one
-started.
+again, the read replica is stopped and started, PgBouncer is restarted, Redis is restarted, and
+the Celery worker is killed and a new one started.
 
 For each fault it prints requests, 2xx, 503 and other answers, and how many seconds after the
 part came back the first request sent then succeeded. Every answer must be a 2xx or a JSON 503
@@ -71,6 +71,7 @@ def test_faults_under_load_through_nginx_answer_2xx_or_json_503_and_lose_nothing
                 lambda: topology.start_instance(0),
             )
         )
+        reports.append(fault(load, "replica", topology.replica.stop, topology.replica.start))
         reports.append(fault(load, "PgBouncer", topology.bouncer.halt, topology.bouncer.resume))
         reports.append(fault(load, "Redis", topology.redis.halt, topology.redis.resume))
         sent = mails(topology)

@@ -1,7 +1,8 @@
 """The production topology, started for a test and stopped afterwards by process id: nginx
 terminating TLS in front of two gunicorn instances, PgBouncer in transaction pooling mode in
-front of a PostgreSQL of the test's own, a Redis of the test's own (cache and job queue) and a
-Celery worker. Any part can be stopped and started again on its own address, as a fault.
+front of a PostgreSQL primary of the test's own, a streaming replica of it (pg_basebackup) that
+serves the reads, a Redis of the test's own (cache and job queue) and a Celery worker. Any part
+can be stopped and started again on its own address, as a fault.
 
 Nothing here touches the machine's PostgreSQL or Redis."""
 
@@ -54,6 +55,7 @@ class RedisServer:
 @dataclass
 class Topology:
     cluster: Cluster
+    replica: Cluster
     bouncer: PgBouncer
     redis: RedisServer
     deployment: Deployment
@@ -106,6 +108,9 @@ def topology():
             CELERY_BROKER_URL=redis.url(1),
             EMAIL_URL=f"filemail:///{mail}",  # four slashes: an absolute directory
         )
+        replica = Cluster.replica_of(cluster)
+        cleanup.callback(replica.remove)
+        deployment.env["DATABASE_REPLICA_URLS"] = replica.url(DATABASE)
         cleanup.callback(deployment.stop_instances)
         bases = [deployment.start_instance(), deployment.start_instance()]
         proxy = Proxy.start(bases)
@@ -113,4 +118,4 @@ def topology():
         trust(proxy.directory / "cert.pem")
         start_worker(deployment)
         ports = [int(base.rsplit(":", 1)[1]) for base in bases]
-        yield Topology(cluster, bouncer, redis, deployment, proxy, ports, mail)
+        yield Topology(cluster, replica, bouncer, redis, deployment, proxy, ports, mail)
