@@ -100,14 +100,20 @@ def recorded_tables() -> list[str]:
 
 
 def install_triggers(connection) -> None:
-    """Create (or re-create, with the resources' columns as they are now) every trigger."""
+    """Create (or re-create) every trigger, for the recorded columns the tables have now: a
+    migration that runs before a later one adds a column gets triggers without it, and the
+    re-install after every migrate (products.apps) brings them up to date."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(POSTGRES_FUNCTIONS)
         for resource in recorded():
             table = resource.model._meta.db_table
+            present = {
+                c.name for c in connection.introspection.get_table_description(cursor, table)
+            }
+            columns = [column for column in resource.history_columns if column in present]
             for event in POSTGRES_TRANSITIONS:
-                for sql in _trigger_sql(connection, table, event, resource.history_columns):
+                for sql in _trigger_sql(connection, table, event, columns):
                     cursor.execute(sql)
 
 

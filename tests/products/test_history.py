@@ -255,6 +255,17 @@ def test_the_admin_history_page_of_a_category_shows_its_changes(admin_editor):
     assert "Lamps → Lights" in response.content.decode()
 
 
+def test_the_admin_history_page_shows_no_changes_to_staff_who_may_only_view(client):
+    client.force_login(grant(make_staff(), "products.view_product"))
+    product = make_product(name="Secret Lamp")
+    Product.objects.filter(pk=product.pk).update(stock=99)
+
+    response = client.get(f"{PRODUCT_CHANGELIST_URL}{product.pk}/history/")
+    assert response.status_code == 200
+    assert "No change recorded." in response.content.decode()
+    assert "→" not in response.content.decode()
+
+
 # --- imports, the shell, bulk writes ----------------------------------------------------------
 
 
@@ -317,6 +328,30 @@ def test_a_context_ends_with_its_block_even_inside_one_transaction(editor, edito
         "job-1",
     )
     assert (later["via"], later["actor"], later["request_id"]) == ("system", None, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_outside_a_transaction_carry_their_context(editor_client, editor):
+    """Each statement its own transaction (autocommit): the context must reach it all the same
+    (on PostgreSQL it is set inside the write's own transaction, never for the session)."""
+    response = editor_client.post(
+        PRODUCTS_URL,
+        {"name": "Lamp", "sku": "LMP-1", "price": "3.00"},
+        format="json",
+        headers={"X-Request-ID": REQUEST_ID},
+    )
+    assert response.status_code == 201
+    pk = response.json()["id"]
+    with changes_via("import", actor_id=editor.pk, request_id="job-2"):
+        Product.objects.filter(pk=pk).update(stock=9)
+    Product.objects.filter(pk=pk).update(stock=8)
+
+    entries = [(e["via"], e["actor"], e["request_id"]) for e in history_of(editor_client, pk)]
+    assert entries == [
+        ("system", None, None),
+        ("import", by(editor), "job-2"),
+        ("api", by(editor), REQUEST_ID),
+    ]
 
 
 def test_a_deleted_actor_shows_as_null(editor_client):
