@@ -13,7 +13,8 @@ from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
 from backend.conditional import etag_for, none_match, not_modified, require_match
 from backend.lazyschema import LazyAutoSchema
 from backend.renderers import JSONRenderer
-from products import cache, history
+from products import cache
+from products.history import changes_of, present
 from products.resources import Resource
 
 DEFERRED_JOIN_FROM = 1000  # rows skipped before a page's ids are looked up first
@@ -154,8 +155,8 @@ class CatalogViewSet(viewsets.ModelViewSet):
         pk = self.kwargs[self.lookup_field]
         if not self.resource.model.objects.filter(pk=pk).exists():
             raise Http404
-        page = self.paginate_queryset(history.changes_of(self.resource, pk))
-        entries = [history.present(self.resource, row) for row in page]
+        page = self.paginate_queryset(changes_of(self.resource, pk))
+        entries = [present(self.resource, row) for row in page]
         return self._conditional(request, render(self.get_paginated_response(entries).data))
 
     def permission_denied(self, request, message=None, code=None):
