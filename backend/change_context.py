@@ -15,6 +15,7 @@ How it reaches the trigger:
 """
 
 import json
+import re
 from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -82,6 +83,8 @@ class _ContextPassing:
 
     def __init__(self, tables: list[str]):
         self.tables = tuple(tables)
+        names = "|".join(map(re.escape, self.tables))
+        self.naming = re.compile(rf"\b(?:{names})\b")  # not products_productimage
 
     def __eq__(self, other):
         return isinstance(other, _ContextPassing) and other.tables == self.tables
@@ -103,7 +106,7 @@ class _ContextPassing:
             return execute(sql, params, many, context)
 
     def _writes_tracked(self, sql: str) -> bool:
-        return sql.lstrip()[:6].upper() in WRITES and any(table in sql for table in self.tables)
+        return sql.lstrip()[:6].upper() in WRITES and self.naming.search(sql) is not None
 
 
 def _set(cursor, value: str | None) -> None:

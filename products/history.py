@@ -28,6 +28,20 @@ from products.resources import CATEGORY, PRODUCT, Resource, utc_timestamp
 RECORDS = CatalogChange._meta.db_table
 INSERTED = f"INSERT INTO {RECORDS} (table_name, object_id, at, actor_id, via, request_id, changes)"
 
+POSTGRES_RECORD = f"""
+        {INSERTED}
+        SELECT TG_TABLE_NAME, {{row}}.id, statement_timestamp(), (context ->> 'actor')::bigint,
+               COALESCE(context ->> 'via', '{VIA_SYSTEM}'), context ->> 'request_id', d.changes
+        FROM {{rows}}, catalog_change_diff({{old}}, {{new}}, TG_ARGV) AS d(changes)
+        WHERE d.changes IS NOT NULL ORDER BY {{row}}.id;"""
+# Each event reads the transition tables it has (an INSERT has no old rows to name).
+POSTGRES_INSERTED = POSTGRES_RECORD.format(
+    row="n", rows="new_rows n", old="NULL", new="to_jsonb(n)"
+)
+POSTGRES_UPDATED = POSTGRES_RECORD.format(
+    row="n", rows="old_rows o JOIN new_rows n ON n.id = o.id", old="to_jsonb(o)", new="to_jsonb(n)"
+)
+POSTGRES_DELETED = POSTGRES_RECORD.format(row="o", rows="old_rows o", old="to_jsonb(o)", new="NULL")
 POSTGRES_FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION catalog_change_diff(old jsonb, new jsonb, columns text[])
 RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
@@ -42,25 +56,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
     context jsonb := NULLIF(current_setting('{SETTING}', true), '')::jsonb;
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        {INSERTED}
-        SELECT TG_TABLE_NAME, n.id, statement_timestamp(), (context ->> 'actor')::bigint,
-               COALESCE(context ->> 'via', '{VIA_SYSTEM}'), context ->> 'request_id', d.changes
-        FROM new_rows n, catalog_change_diff(NULL, to_jsonb(n), TG_ARGV) AS d(changes)
-        WHERE d.changes IS NOT NULL ORDER BY n.id;
-    ELSIF TG_OP = 'UPDATE' THEN
-        {INSERTED}
-        SELECT TG_TABLE_NAME, n.id, statement_timestamp(), (context ->> 'actor')::bigint,
-               COALESCE(context ->> 'via', '{VIA_SYSTEM}'), context ->> 'request_id', d.changes
-        FROM old_rows o JOIN new_rows n ON n.id = o.id,
-             catalog_change_diff(to_jsonb(o), to_jsonb(n), TG_ARGV) AS d(changes)
-        WHERE d.changes IS NOT NULL ORDER BY n.id;
-    ELSE
-        {INSERTED}
-        SELECT TG_TABLE_NAME, o.id, statement_timestamp(), (context ->> 'actor')::bigint,
-               COALESCE(context ->> 'via', '{VIA_SYSTEM}'), context ->> 'request_id', d.changes
-        FROM old_rows o, catalog_change_diff(to_jsonb(o), NULL, TG_ARGV) AS d(changes)
-        WHERE d.changes IS NOT NULL ORDER BY o.id;
+    IF TG_OP = 'INSERT' THEN{POSTGRES_INSERTED}
+    ELSIF TG_OP = 'UPDATE' THEN{POSTGRES_UPDATED}
+    ELSE{POSTGRES_DELETED}
     END IF;
     RETURN NULL;
 END $$;

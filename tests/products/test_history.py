@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from backend.change_context import changes_via
 from products.models import CatalogChange, Category, Product
 from tests.factories import grant, make_category, make_product, make_staff, make_user
-from tests.products.test_admin import product_change_url, product_form
+from tests.products.test_admin import list_edit_form, product_change_url, product_form
 from tests.products.test_import_export import CATEGORY_HEADER, PRODUCT_HEADER, csv_file, run_import
 
 PRODUCTS_URL = "/api/v1/products/"
@@ -187,16 +187,7 @@ def test_the_admin_change_form_is_recorded_as_admin(admin_editor, editor):
 
 def test_the_admin_list_edit_is_recorded_as_admin(admin_editor, editor):
     product = make_product(stock=10)
-    form = {
-        "form-TOTAL_FORMS": "1",
-        "form-INITIAL_FORMS": "1",
-        "form-0-id": str(product.pk),
-        "form-0-price": "9.99",
-        "form-0-stock": "11",
-        "form-0-is_active": "on",
-        "_save": "Save",
-    }
-    response = admin_editor.post(PRODUCT_CHANGELIST_URL, form)
+    response = admin_editor.post(PRODUCT_CHANGELIST_URL, list_edit_form(product, stock="11"))
     assert response.status_code == 302
 
     change = records_of(Product, product.pk)[-1]
