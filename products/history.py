@@ -102,6 +102,8 @@ def install_triggers(connection) -> None:
     migration that runs before a later one adds a column gets triggers without it, and the
     re-install after every migrate (products.apps) brings them up to date."""
     with connection.cursor() as cursor:
+        if RECORDS not in connection.introspection.table_names(cursor):
+            return  # migrated back to before the history: nowhere to record
         if connection.vendor == "postgresql":
             cursor.execute(POSTGRES_FUNCTIONS)
         for resource in recorded():
