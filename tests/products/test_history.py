@@ -1,19 +1,16 @@
 """The change history of products and categories (API.md, "Change history"): every write path
 records exactly what changed, by whom and how; only staff who may change the model read it."""
 
-import os
 import re
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.db import transaction
 from rest_framework.test import APIClient
 
 from backend.change_context import changes_via
 from products.models import CatalogChange, Category, Product
+from tests.conftest import manage_on
 from tests.factories import grant, make_category, make_product, make_staff, make_user
 from tests.products.test_admin import list_edit_form, product_change_url, product_form
 from tests.products.test_import_export import CATEGORY_HEADER, PRODUCT_HEADER, csv_file, run_import
@@ -475,22 +472,11 @@ def test_the_history_answers_304_to_a_client_that_has_it(editor_client):
 def test_migrating_back_before_the_history_leaves_writes_working(tmp_path):
     """Every migrate re-installs the triggers; not those that would write to a table a
     migration back has removed. A process of its own, on a SQLite file of its own."""
-    env = os.environ | {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
-    env |= {"DJANGO_SECRET_KEY": "history-test-key", "DJANGO_DEBUG": "false"}
-    env.pop("REDIS_URL", None)
     write = "from products.models import Category; Category.objects.create(name='{0}', slug='{0}')"
     count = "; from products.models import CatalogChange; print(CatalogChange.objects.count())"
 
     def manage(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = manage_on(tmp_path / "db.sqlite3", *args)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
