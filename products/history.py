@@ -12,7 +12,8 @@ PostgreSQL: statement-level triggers with transition tables, so a write statemen
 more statement however many rows it touches (an import's UPDATE of a whole catalog included);
 the changed fields are found generically from the rows as JSON, among the columns the trigger
 is given. SQLite (development, the first CI stage) has row-level triggers only: one INSERT a
-row, with the columns spelled out.
+row, with the columns spelled out; the context comes from a function each Django connection
+registers, so a write from another program (the sqlite3 shell) fails rather than go unrecorded.
 
 Why not django-pghistory: it covers PostgreSQL only, so SQLite would need triggers of our own
 anyway, in another shape; and its triggers are row-level, with an upsert of the context on every
@@ -121,11 +122,15 @@ def _trigger_sql(connection, table: str, event: str, columns: list[str]) -> list
     if connection.vendor == "postgresql":
         quoted = ", ".join(f"'{column}'" for column in columns)
         transitions = POSTGRES_TRANSITIONS[event]
-        return [
-            POSTGRES_TRIGGER.format(
-                table=table, event=event, transitions=transitions, columns=quoted
-            )
-        ]
+        sql = POSTGRES_TRIGGER.format(
+            table=table, event=event, transitions=transitions, columns=quoted
+        )
+        return [sql]
+    drop = f"DROP TRIGGER IF EXISTS {table}_change_{event}"
+    return [drop, _sqlite_trigger(table, event, columns)]
+
+
+def _sqlite_trigger(table: str, event: str, columns: list[str]) -> str:
     old, new = SQLITE_ROWS[event]
     values = " UNION ALL ".join(
         f"SELECT '{column}' AS col, {_column(old, column)} AS old, {_column(new, column)} AS new"
@@ -135,10 +140,7 @@ def _trigger_sql(connection, table: str, event: str, columns: list[str]) -> list
     if event == "update":
         when = "WHEN " + " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in columns)
     row = "NEW" if event == "insert" else "OLD"
-    return [
-        f"DROP TRIGGER IF EXISTS {table}_change_{event}",
-        SQLITE_TRIGGER.format(table=table, event=event, when=when, values=values, row=row),
-    ]
+    return SQLITE_TRIGGER.format(table=table, event=event, when=when, values=values, row=row)
 
 
 def _column(row: str, column: str) -> str:
