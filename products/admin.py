@@ -5,12 +5,37 @@ from django.contrib import admin, messages
 from django.db.models import Count
 
 from backend.admin_columns import with_compact_timestamps
+from products import history
 from products.models import Category, Product
-from products.resources import CATEGORY, PRODUCT
+from products.resources import CATEGORY, PRODUCT, Resource
+
+HISTORY_SHOWN = 100
+
+
+class ChangeHistoryAdmin(admin.ModelAdmin):
+    """The change page's History button shows the change history (`products.history`: every
+    write, whichever way it came) instead of the admin's own log, which knows only what was done
+    in the admin. As over the API, only to those who may change the model."""
+
+    resource: Resource
+    object_history_template = "admin/products/change_history.html"
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        context = getattr(response, "context_data", None)
+        if context is None or not self.has_change_permission(request, context.get("object")):
+            return response
+        changes = history.changes_of(self.resource, context["object"].pk)
+        context["catalog_changes"] = [
+            history.present(self.resource, row) for row in changes[:HISTORY_SHOWN]
+        ]
+        context["catalog_changes_count"] = changes.count()
+        return response
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ChangeHistoryAdmin):
+    resource = CATEGORY
     list_display = (*CATEGORY.admin_list, "active_products", "all_products")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
@@ -29,7 +54,8 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ChangeHistoryAdmin):
+    resource = PRODUCT
     list_display = with_compact_timestamps(Product, PRODUCT.admin_list)
     list_display_links = ("name", "sku")
     list_editable = PRODUCT.admin_list_editable

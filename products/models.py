@@ -8,6 +8,7 @@ requests all meet the same wall; serializers only make the messages friendly.
 import unicodedata
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core import validators
 from django.db import models
@@ -15,6 +16,8 @@ from django.db.models import Count, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
+
+from backend.change_context import VIAS
 
 CATEGORY_NAME_TAKEN = "A category with this name already exists."
 CATEGORY_SLUG_TAKEN = "A category with this slug already exists."
@@ -221,3 +224,32 @@ class CatalogRowVersion(models.Model):
 
     def __str__(self):
         return f"{self.topic} @ {self.version}"
+
+
+class CatalogChange(models.Model):
+    """One write of one catalog row: which fields went from what to what (`changes`, by column),
+    when, by whom and through which door. Written only by database triggers
+    (`products.history`), so every write path is recorded; read by the history endpoints."""
+
+    table_name = models.CharField(max_length=63)
+    object_id = models.BigIntegerField()
+    at = models.DateTimeField()
+    # No constraint: a user's deletion leaves the record as it was (the actor then shows null).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    via = models.CharField(max_length=10, choices=[(via, via) for via in VIAS])
+    request_id = models.CharField(max_length=128, null=True)  # noqa: DJ001 (null: no request)
+    changes = models.JSONField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["table_name", "object_id", "id"], name="catalog_change_idx")
+        ]
+
+    def __str__(self):
+        return f"{self.table_name}#{self.object_id} {self.via} @ {self.at}"

@@ -111,6 +111,44 @@ class Resource:
         stands for, without model instances or DRF's per-field work."""
         return {name: read(row) for name, read in self._readers}
 
+    # --- the change history ---------------------------------------------------------------
+
+    @cached_property
+    def history_fields(self) -> list[tuple[Field, models.Field]]:
+        """What the history records: every field a column of the table holds, except the id
+        (whose history it is) and `auto_now` timestamps (the change's own time)."""
+        return [
+            (field, model_field)
+            for field in self.fields
+            if field.compute is None
+            and field.source is None
+            and (model_field := self.model_field(field)) is not None
+            and not model_field.primary_key
+            and not getattr(model_field, "auto_now", False)
+        ]
+
+    @cached_property
+    def history_columns(self) -> list[str]:
+        return [model_field.column for _, model_field in self.history_fields]
+
+    def present_changes(self, changes: dict[str, list]) -> dict[str, list]:
+        """A recorded change (`{column: [old, new]}`, the values as the database turned them
+        into JSON) as the API names and shows the fields: a category by id, a price as the
+        string it reads, a time in the API's format."""
+        return {
+            field.name: [self._present(field, model_field, value) for value in changes[column]]
+            for field, model_field in self.history_fields
+            if (column := model_field.column) in changes
+        }
+
+    def _present(self, field: Field, model_field: models.Field, value):
+        if value is None:
+            return None
+        value = model_field.to_python(value)
+        if isinstance(value, datetime) and value.tzinfo is None:  # SQLite keeps UTC, naive
+            value = value.replace(tzinfo=UTC)
+        return self._reader(field)({self._row_name(field): value})
+
     # --- CSV files --------------------------------------------------------------------------
 
     @cached_property

@@ -5,6 +5,7 @@ import itertools
 from django.utils.text import slugify
 from rest_framework import serializers
 
+from backend.change_context import VIAS
 from backend.fields import StrictCharField, StrictModelSerializer
 from products.models import (
     CATEGORY_NAME_TAKEN,
@@ -145,4 +146,37 @@ class ProductFacetsSerializer(serializers.Serializer):
         many=True,
         help_text="Five bands: 0-10, 10-50, 50-100, 100-500, 500 and over; counted with every "
         "filter but `min_price` and `max_price`.",
+    )
+
+
+class ActorSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    """One write of a product or category, whichever way it came."""
+
+    # Describes the entries `products.history.present` builds.
+
+    at = serializers.DateTimeField(help_text="When the change was written.")
+    actor = ActorSerializer(
+        allow_null=True, help_text="Who made it; null for an import, the system, or a deleted user."
+    )
+    via = serializers.ChoiceField(
+        choices=VIAS,
+        help_text="`api`, `admin`, `import`, or `system` (the shell, a migration, a script).",
+    )
+    request_id = serializers.CharField(
+        allow_null=True, help_text="The request's `X-Request-ID`, when a request made it."
+    )
+    changes = serializers.DictField(
+        child=serializers.ListField(
+            child=serializers.JSONField(allow_null=True), min_length=2, max_length=2
+        ),
+        help_text=(
+            "Each field the write changed, `[old, new]`, named and shown as the API shows it (a "
+            "category by id); a creation lists the fields it set (old null), a deletion those "
+            "the object had (new null)."
+        ),
     )

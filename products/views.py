@@ -15,7 +15,12 @@ from products.facets import count_facets, facet_queries
 from products.filters import MAX_ID, PRICE_BOUND_PATTERN, ProductFilter, ProductSearchFilter
 from products.models import CATEGORY_HAS_PRODUCTS, Category, Product
 from products.resources import CATEGORY, PRODUCT
-from products.serializers import CategorySerializer, ProductFacetsSerializer, ProductSerializer
+from products.serializers import (
+    CategorySerializer,
+    HistoryEntrySerializer,
+    ProductFacetsSerializer,
+    ProductSerializer,
+)
 from products.viewsets import CatalogViewSet, render
 
 LIST_PARAMETERS = [
@@ -53,6 +58,20 @@ LIST_PARAMETERS = [
     ),
 ]
 IN_USE = {409: "The category still has products: nothing was deleted."}
+
+
+def history_operation(noun: str) -> dict:
+    return {
+        "summary": f"Read a {noun}'s change history",
+        "description": (
+            f"Needs staff status and `products.change_{noun}`; to anyone else the history is "
+            f"404, as is that of a {noun} that no longer exists. Every write is recorded, "
+            "whichever way it came (the API, the admin, an import, a script): when, by whom, "
+            "how, under which request id, and each field it changed as `[old, new]`. Newest "
+            "first."
+        ),
+        "responses": HistoryEntrySerializer(many=True),
+    }
 
 
 class CategoryViewSet(CatalogViewSet):
@@ -96,6 +115,7 @@ class CategoryViewSet(CatalogViewSet):
                 "Refused with 409 while the category has products."
             ),
         },
+        "history": history_operation("category"),
     }
 
     def get_queryset(self):
@@ -169,6 +189,7 @@ class ProductViewSet(CatalogViewSet):
             "summary": "Delete a product",
             "description": "Needs `products.delete_product`. Honours `If-Match` (412 when stale).",
         },
+        "history": history_operation("product"),
     }
 
     def get_queryset(self):

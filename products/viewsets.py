@@ -1,12 +1,14 @@
 """What catalog endpoints share: JSON reads as plain rows rendered once, with ETags and the
 shared list cache, and writes that honour If-Match (API.md, "Conditional requests")."""
 
+from django.contrib.auth import get_permission_codename
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.utils.cache import patch_vary_headers
 from rest_framework import viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissions
+from rest_framework.permissions import SAFE_METHODS, BasePermission, DjangoModelPermissions
 from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
 
 from backend.conditional import etag_for, none_match, not_modified, require_match
@@ -15,6 +17,7 @@ from backend.lazyschema import LazyAutoSchema
 from backend.pagination import BAD_PAGINATION, PAGINATION_PARAMETER, CursorPagination
 from backend.renderers import JSONRenderer
 from products import cache
+from products.history import changes_of, present
 from products.resources import Resource
 
 DEFERRED_JOIN_FROM = 1000  # rows skipped before a page's ids are looked up first
@@ -96,12 +99,23 @@ class ReadOpenWriteByModelPermission(DjangoModelPermissions):
         return request.method in SAFE_METHODS or super().has_permission(request, view)
 
 
+class MayChange(BasePermission):
+    """Staff with the permission to change the view's model (`products.change_product`)."""
+
+    def has_permission(self, request, view):
+        meta = view.resource.model._meta
+        codename = get_permission_codename("change", meta)
+        return request.user.is_staff and request.user.has_perm(f"{meta.app_label}.{codename}")
+
+
 class CatalogViewSet(viewsets.ModelViewSet):
     """A ModelViewSet whose JSON reads are plain rows represented as its `resource` declares
     (`products.resources`), rendered once, with an ETag, and answered 304 when the client has
     them; lists take their counts, pages' ids and rendered pages from the shared cache. Writes
     honour If-Match.
     (The browsable API keeps DRF's generic path.)
+
+    Each object has its change history (`history/`, `products.history`).
 
     Subclasses give `resource` and `get_queryset()` (who sees what)."""
 
@@ -161,6 +175,23 @@ class CatalogViewSet(viewsets.ModelViewSet):
             return super().retrieve(request, *args, **kwargs)
         body = render(self.resource.represent(self._object_row()))
         return self._conditional(request, body)
+
+    @action(detail=True, url_path="history", permission_classes=[MayChange], filter_backends=[])
+    def history(self, request, *args, **kwargs):
+        """Who changed the object, what and how, newest first. The object must still exist."""
+        pk = self.kwargs[self.lookup_field]
+        if not self.resource.model.objects.filter(pk=pk).exists():
+            raise Http404
+        page = self.paginate_queryset(changes_of(self.resource, pk))
+        entries = [present(self.resource, row) for row in page]
+        return self._conditional(request, render(self.get_paginated_response(entries).data))
+
+    def permission_denied(self, request, message=None, code=None):
+        """The history tells who changed what: to anyone who may not read it, it does not
+        exist (404, not 401 or 403)."""
+        if self.action == "history":
+            raise Http404
+        super().permission_denied(request, message, code)
 
     def _list_entries(self, matching) -> "cache.ListEntries | None":
         if not cache.enabled():

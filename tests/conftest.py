@@ -1,6 +1,10 @@
 """Clients and actors shared by every test."""
 
 import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.conf import settings as configured
@@ -120,3 +124,23 @@ def bearer_client(access: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
     return client
+
+
+def manage_on(database: Path, *args: str) -> subprocess.CompletedProcess:
+    """`manage.py ARGS` in a process of its own, on the SQLite file `database` (the configured
+    database is the test run's own), without Redis."""
+    env = os.environ | {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "DJANGO_SECRET_KEY": "command-line-test-key",
+        "DJANGO_DEBUG": "false",
+    }
+    env.pop("REDIS_URL", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=configured.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

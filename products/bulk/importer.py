@@ -13,6 +13,7 @@ from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from backend.change_context import VIA_IMPORT, changes_via
 from products.bulk.csvfiles import CsvRow, read_rows
 from products.bulk.rules import CellError, category_columns, product_columns, slug_for
 from products.bulk.staging import Staging
@@ -44,9 +45,10 @@ class CategoryRow:
 
 
 def import_catalog(*, categories_path: str, products_path: str, dry_run: bool) -> ImportResult:
-    """Raises ImportFailed (nothing written) or returns what was (or, dry, would be) written."""
+    """Raises ImportFailed (nothing written) or returns what was (or, dry, would be) written.
+    The change history records what it writes as made by an import."""
     result = ImportResult()
-    with transaction.atomic(), Staging() as staging:
+    with changes_via(VIA_IMPORT), transaction.atomic(), Staging() as staging:
         categories = _read_categories(categories_path, result.errors)
         staging.write_category_ids(_file_ids(categories))
         staging.write_products(_product_rows(products_path, result.errors))

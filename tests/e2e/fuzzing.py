@@ -50,7 +50,10 @@ issues, and generated values only ever reach their 400 and 401 answers:
 - a POST with a valid Idempotency-Key gets a key of its own (generated ones repeat, and a key
   reused with another body is only ever 422);
 - a cursor page of the product list gets the cursor of the `next` link of the same list (a
-  generated cursor carries no signature of the server's: it could only ever be a 400).
+  generated cursor carries no signature of the server's: it could only ever be a 400);
+- the change history of a product or category gets the id of one that exists (the first of the
+  list, as the editor sees it): a generated id is nearly always 404, and the stateful phase
+  reaches the history of what it created only now and then.
 Each is done for about half of the cases concerned, chosen by a hash of the generated request,
 so a replayed or shrunk case makes the same choice; everything else stays as generated (other
 fields, extra properties, the media type), and a field a negative case left out or gave
@@ -106,6 +109,10 @@ TOTP_START = "POST /api/v1/users/me/mfa/totp/"
 TOTP_CONFIRM = "POST /api/v1/users/me/mfa/totp/confirm/"
 TOTP_OFF = "DELETE /api/v1/users/me/mfa/totp/"
 PRODUCT_LIST = "GET /api/v1/products/"
+HISTORY = {
+    "GET /api/v1/products/{id}/history/": "/products/",
+    "GET /api/v1/categories/{id}/history/": "/categories/",
+}
 # Operations that succeed only with a value the server issued moments before (a code of a new
 # enrolment, a challenge): the fuzzing phase generates few well-formed bodies for them, so three
 # in four of those get the real value rather than one in two.
@@ -328,6 +335,13 @@ def challenge_of(account: Account) -> str:
     return answer.json()["challenge"]
 
 
+def existing_id(listing: str) -> int | None:
+    """The id of a product or category there is now (the run deletes some as it goes)."""
+    answer = _call("GET", f"{listing}?page_size=1", token=EDITOR.access_token())
+    results = answer.json().get("results", []) if answer.status_code == 200 else []
+    return results[0]["id"] if results else None
+
+
 def _chosen(value, salt: str, out_of: int = 2) -> bool:
     """Whether this case gets a real value: all but one in `out_of` do (about half, by
     default), the same ones on every replay."""
@@ -473,14 +487,16 @@ def _inject_cursor(case) -> None:
 @schemathesis.hook
 def before_call(context, case, kwargs):
     with LOCK:
+        label = case.operation.label
+        path = case.path_parameters
+        if label in HISTORY and path and _chosen(path, "history"):
+            path["id"] = existing_id(HISTORY[label]) or path["id"]
         _inject_etags(case)
         _fresh_idempotency_key(case)
         _inject_cursor(case)
-        label = case.operation.label
         out_of = 4 if label in SCARCE_SUCCESS else 2
         if isinstance(case.body, dict) and _chosen(case.body, "inject", out_of):
             _inject_secrets(case.operation.label, case.body)
-        path = case.path_parameters
         if case.operation.label == END_SESSION and path and _chosen(path, "session", out_of=8):
             # A path of one uuid makes few distinct cases in the fuzzing phase: nearly all get a
             # real id; the coverage phase's malformed and unknown ids test the 404s.

@@ -47,6 +47,20 @@ def changelist_queries(client, url: str) -> list[str]:
     return [query["sql"] for query in captured]
 
 
+def list_edit_form(product, **values: str) -> dict:
+    """The change list's form (its editable columns) saving `values` for one product."""
+    cells = {"price": str(product.price), "stock": str(product.stock), "is_active": "on"}
+    return {
+        "form-TOTAL_FORMS": "1",
+        "form-INITIAL_FORMS": "1",
+        "form-MIN_NUM_FORMS": "0",
+        "form-MAX_NUM_FORMS": "1000",
+        "form-0-id": str(product.pk),
+        **{f"form-0-{name}": value for name, value in (cells | values).items()},
+        "_save": "Save",
+    }
+
+
 def product_form(**overrides) -> dict:
     return {
         "name": "Copper Kettle",

@@ -15,6 +15,7 @@ from django.db import connection
 
 from products.models import Category, Product
 from tests.factories import make_category, make_product, make_products
+from tests.products.test_admin import list_edit_form
 
 PRODUCTS_URL = "/api/v1/products/"
 CATEGORIES_URL = "/api/v1/categories/"
@@ -473,17 +474,7 @@ def test_a_list_editable_change_in_the_admin_is_seen_by_the_next_list_read(
 ):
     product = make_product(price=Decimal("9.99"), stock=10)
     before = cached_read(api_client, django_assert_num_queries)
-    formset = {
-        "form-TOTAL_FORMS": "1",
-        "form-INITIAL_FORMS": "1",
-        "form-MIN_NUM_FORMS": "0",
-        "form-MAX_NUM_FORMS": "1000",
-        "form-0-id": str(product.pk),
-        "form-0-price": "19.50",
-        "form-0-stock": "0",
-        "form-0-is_active": "on",
-        "_save": "Save",
-    }
+    formset = list_edit_form(product, price="19.50", stock="0")
 
     response = admin_client.post(PRODUCT_CHANGELIST_URL, formset)
 

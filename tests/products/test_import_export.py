@@ -8,22 +8,20 @@ physical line where its record starts.
 import contextlib
 import csv
 import io
-import os
 import re
 import sqlite3
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone as django_timezone
 
 from products.models import Category, Product
+from tests.conftest import manage_on
 from tests.factories import make_category, make_product
 
 CATEGORY_HEADER = "id,name,slug,description"
@@ -858,25 +856,7 @@ def test_import_prints_no_progress_when_stderr_is_not_a_terminal(tmp_path, shop,
 def test_command_line_import_with_a_bad_row_exits_1_with_the_errors_on_stderr(tmp_path):
     """A separate process uses the configured database, so it gets a SQLite file of its own."""
     database = tmp_path / "cli.sqlite3"
-    env = os.environ | {
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DJANGO_SECRET_KEY": "command-line-test-key",
-        "DJANGO_DEBUG": "false",
-    }
-    env.pop("REDIS_URL", None)
-
-    def manage(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-
-    migrated = manage("migrate", "--noinput")
+    migrated = manage_on(database, "migrate", "--noinput")
     assert migrated.returncode == 0, migrated.stderr
     categories = csv_file(tmp_path, "categories.csv", CATEGORY_HEADER, ",Lamps,lamps,")
     products = csv_file(
@@ -887,7 +867,9 @@ def test_command_line_import_with_a_bad_row_exits_1_with_the_errors_on_stderr(tm
         ",Chair,CHAIR-1,,1.001,2,false,,,",  # 4: price
     )
 
-    result = manage("import_catalog", "--categories", categories, "--products", products)
+    result = manage_on(
+        database, "import_catalog", "--categories", categories, "--products", products
+    )
 
     assert result.returncode == 1, result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith(products)]

@@ -286,6 +286,26 @@ export interface paths {
         patch: operations["categories_partial_update"];
         trace?: never;
     };
+    "/api/v1/categories/{id}/history/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a category's change history
+         * @description Needs staff status and `products.change_category`; to anyone else the history is 404, as is that of a category that no longer exists. Every write is recorded, whichever way it came (the API, the admin, an import, a script): when, by whom, how, under which request id, and each field it changed as `[old, new]`. Newest first.
+         */
+        get: operations["categories_history_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/products/": {
         parameters: {
             query?: never;
@@ -340,6 +360,26 @@ export interface paths {
          * @description Needs `products.change_product`. Only the fields sent; honours `If-Match` (412 when stale).
          */
         patch: operations["products_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/products/{id}/history/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a product's change history
+         * @description Needs staff status and `products.change_product`; to anyone else the history is 404, as is that of a product that no longer exists. Every write is recorded, whichever way it came (the API, the admin, an import, a script): when, by whom, how, under which request id, and each field it changed as `[old, new]`. Newest first.
+         */
+        get: operations["products_history_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/products/facets/": {
@@ -557,6 +597,10 @@ export interface components {
             /** @description Your password: closing the account cannot be undone. */
             password: string;
         };
+        Actor: {
+            id: number;
+            username: string;
+        };
         /** @description A category of products. Names and slugs are unique whatever the letter case. */
         Category: {
             readonly id: number;
@@ -619,6 +663,31 @@ export interface components {
             /** @description Matching products in this category. */
             count: number;
         };
+        /** @description One write of a product or category, whichever way it came. */
+        HistoryEntry: {
+            /**
+             * Format: date-time
+             * @description When the change was written.
+             */
+            at: string;
+            /** @description Who made it; null for an import, the system, or a deleted user. */
+            actor: components["schemas"]["Actor"] | null;
+            /**
+             * @description `api`, `admin`, `import`, or `system` (the shell, a migration, a script).
+             *
+             *     * `api` - api
+             *     * `admin` - admin
+             *     * `import` - import
+             *     * `system` - system
+             */
+            via: components["schemas"]["ViaEnum"];
+            /** @description The request's `X-Request-ID`, when a request made it. */
+            request_id: string | null;
+            /** @description Each field the write changed, `[old, new]`, named and shown as the API shows it (a category by id); a creation lists the fields it set (old null), a deletion those the object had (new null). */
+            changes: {
+                [key: string]: unknown[];
+            };
+        };
         InStockFacet: {
             /** @description Matching products in stock. */
             true: number;
@@ -642,6 +711,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Category"][];
+        };
+        PaginatedHistoryEntryList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["HistoryEntry"][];
         };
         PaginatedProductList: {
             /**
@@ -1007,6 +1091,14 @@ export interface components {
             /** @description `token` from the emailed link. */
             token: string;
         };
+        /**
+         * @description * `api` - api
+         *     * `admin` - admin
+         *     * `import` - import
+         *     * `system` - system
+         * @enum {string}
+         */
+        ViaEnum: "api" | "admin" | "import" | "system";
     };
     responses: never;
     parameters: never;
@@ -2740,6 +2832,118 @@ export interface operations {
             };
         };
     };
+    categories_history_list: {
+        parameters: {
+            query?: {
+                /** @description Page number, from 1. A page past the end is a 404. */
+                page?: number;
+                /** @description Results per page: default 20, at most 100 (larger is capped). */
+                page_size?: number;
+            };
+            header?: {
+                /** @description An ETag from an earlier answer: 304 with no body if it is still current. */
+                "If-None-Match"?: string;
+            };
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Strong validator of this representation; send it back in If-None-Match. */
+                    ETag?: string;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedHistoryEntryList"];
+                };
+            };
+            /** @description Not modified: the ETag in If-None-Match is current (no body). */
+            304: {
+                headers: {
+                    /** @description Strong validator of this representation; send it back in If-None-Match. */
+                    ETag?: string;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: the body names each field in error. */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
+            /** @description Not authenticated, or the credentials or token are invalid or expired. */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but not allowed to do this. */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to the caller). */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     products_list: {
         parameters: {
             query?: {
@@ -3429,6 +3633,122 @@ export interface operations {
             };
             /** @description Unsupported content type: send application/json. */
             415: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    products_history_list: {
+        parameters: {
+            query?: {
+                /** @description Where a page starts: the `cursor` of a `next` or `previous` link (with `pagination=cursor`). 400 when malformed or made for other filters or ordering. */
+                cursor?: string;
+                /** @description Page number, from 1. A page past the end is a 404. */
+                page?: number;
+                /** @description Results per page: default 20, at most 100 (larger is capped). */
+                page_size?: number;
+                /** @description `cursor` for cursor pages: `{next, previous, results}`, no `count`; each page starts from the position its cursor holds (as quick deep in the list as at its start), so a walk sees once every row that stays in place while others are added, changed or removed. Left out: numbered pages. */
+                pagination?: "cursor";
+            };
+            header?: {
+                /** @description An ETag from an earlier answer: 304 with no body if it is still current. */
+                "If-None-Match"?: string;
+            };
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Strong validator of this representation; send it back in If-None-Match. */
+                    ETag?: string;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedHistoryEntryList"];
+                };
+            };
+            /** @description Not modified: the ETag in If-None-Match is current (no body). */
+            304: {
+                headers: {
+                    /** @description Strong validator of this representation; send it back in If-None-Match. */
+                    ETag?: string;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: the body names each field in error. */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
+            /** @description Not authenticated, or the credentials or token are invalid or expired. */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but not allowed to do this. */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to the caller). */
+            404: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
