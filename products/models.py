@@ -10,8 +10,9 @@ from decimal import Decimal
 
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core import validators
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
@@ -19,6 +20,10 @@ from django.utils.deconstruct import deconstructible
 CATEGORY_NAME_TAKEN = "A category with this name already exists."
 CATEGORY_SLUG_TAKEN = "A category with this slug already exists."
 CATEGORY_HAS_PRODUCTS = "This category still has products: move or delete them first."
+CATEGORY_HAS_CHILDREN = "This category still has subcategories: move or delete them first."
+MAX_DEPTH = 8  # levels of the category tree, the roots being the first
+PARENT_CYCLE = "A category cannot be placed under itself or one of its own subcategories."
+PARENT_TOO_DEEP = f"The category tree would be more than {MAX_DEPTH} levels deep."
 SKU_TAKEN = "A product with this SKU already exists."
 MAX_PRICE = Decimal("99999999.99")
 MAX_STOCK = 2**31 - 1  # the largest integer column every supported database holds
@@ -41,15 +46,96 @@ class NormalizedCharField(models.CharField):
         return unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
 
 
+def parent_chain(levels: int) -> str:
+    """`parent__parent__…`: the lookup of the category `levels` above."""
+    return "__".join(["parent"] * levels)
+
+
+def ancestor_names(level: int) -> dict[str, str]:
+    """The row names of the category `level` above (1: the parent), by attribute."""
+    return {key: f"ancestor_{level}_{key}" for key in ("id", "name", "slug")}
+
+
 class CategoryQuerySet(models.QuerySet):
+    def for_api(self):
+        """Fast reads take the ancestors from the annotations, the serializer (the browsable
+        API, a write's answer) from the related rows."""
+        chain = parent_chain(MAX_DEPTH - 1)
+        return self.with_product_count().with_ancestors().select_related(chain)
+
     def with_product_count(self):
-        """`product_count`: the category's products on sale (inactive ones are not counted)."""
-        return self.annotate(product_count=Count("products", filter=Q(products__is_active=True)))
+        """`product_count`: the products on sale (inactive ones are not counted) in the
+        category and every category below it."""
+        on_sale = Product.objects.filter(
+            is_active=True,
+            category__in=Category.objects.in_subtrees_of(OuterRef(OuterRef("pk"))).values("pk"),
+        )
+        counted = on_sale.order_by().values(total=models.Func(models.Value(1), function="COUNT"))
+        return self.annotate(product_count=Subquery(counted, output_field=models.IntegerField()))
+
+    def with_ancestors(self):
+        """`ancestor_<level>_id`, `_name`, `_slug` of every category above, through a fixed
+        chain of joins: the tree is at most MAX_DEPTH levels deep, so the cost is the same
+        whatever the depth. (Annotations, not `.values()` joins, so that the list cache's
+        topics take in the ancestors' names and slugs.)"""
+        return self.annotate(
+            **{
+                name: models.F(f"{parent_chain(level)}__{key}")
+                for level in range(1, MAX_DEPTH)
+                for key, name in ancestor_names(level).items()
+            }
+        )
+
+    def in_subtrees_of(self, roots, key: str = "pk"):
+        """The categories `roots` (a list or a query of `key` values, or an `OuterRef`) and
+        all below them: those whose own `key`, or whose ancestor's at any level, is one of
+        them. The tree is at most MAX_DEPTH deep, so that is a fixed chain of joins."""
+        lookup = "exact" if isinstance(roots, OuterRef) else "in"
+        matches = Q()
+        for level in range(MAX_DEPTH):
+            matches |= Q(**{"__".join([*["parent"] * level, key, lookup]): roots})
+        return self.filter(matches)
+
+    def tree(self) -> list[dict]:
+        """Every category as `{id, name, slug, product_count, children}`, the roots and each
+        one's children by name: two queries whatever the size and depth (the rows, and the
+        products on sale per category, added up the tree here)."""
+        rows = list(self.order_by("name", "id").values("id", "name", "slug", "parent_id"))
+        on_sale = Product.objects.filter(is_active=True, category__isnull=False).order_by()
+        counts = dict(on_sale.values_list("category_id").annotate(models.Count("id")))
+        children: dict[int | None, list[dict]] = {}
+        for row in rows:
+            children.setdefault(row.pop("parent_id"), []).append(row)
+        return [_nested(root, children, counts) for root in children.get(None, [])]
 
     def with_name(self, name: str):
         """After NFKC normalisation, case-insensitive, through the `Lower(name)` unique index."""
         name = unicodedata.normalize("NFKC", name)
         return self.alias(name_lower=Lower("name")).filter(name_lower=Lower(models.Value(name)))
+
+
+def _nested(row: dict, children: dict, counts: dict) -> dict:
+    below = [_nested(child, children, counts) for child in children.get(row["id"], [])]
+    total = counts.get(row["id"], 0) + sum(child["product_count"] for child in below)
+    return row | {"product_count": total, "children": below}
+
+
+def tree_problems(parents: dict, moved) -> dict:
+    """What is wrong, for each of `moved`, with the tree `parents` (category -> its parent or
+    None) describes: a cycle through it, or a category at or below it more than MAX_DEPTH
+    levels deep. Walks up from every category at most MAX_DEPTH steps (a few thousand rows)."""
+    moved, problems = set(moved), {}
+    for start in parents:
+        chain, at = [start], parents[start]
+        while at is not None and at not in chain and len(chain) <= MAX_DEPTH:
+            chain.append(at)
+            at = parents.get(at)
+        if at is not None and at in chain:
+            cycle = chain[chain.index(at) :]
+            problems |= dict.fromkeys(moved.intersection(cycle), PARENT_CYCLE)
+        elif len(chain) > MAX_DEPTH:
+            problems |= dict.fromkeys(moved.intersection(chain), PARENT_TOO_DEEP)
+    return {key: problems[key] for key in moved if key in problems}
 
 
 class Category(models.Model):
@@ -58,6 +144,14 @@ class Category(models.Model):
         max_length=120, unique=True, error_messages={"unique": CATEGORY_SLUG_TAKEN}
     )
     description = models.TextField(blank=True, max_length=DESCRIPTION_MAX_LENGTH)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        db_index=False,  # the (parent, name, id) index below serves it
+    )
 
     objects = CategoryQuerySet.as_manager()
 
@@ -71,10 +165,36 @@ class Category(models.Model):
                 violation_error_message=CATEGORY_NAME_TAKEN,
             ),
         ]
-        indexes = [models.Index(fields=["name", "id"], name="category_name_idx")]
+        indexes = [
+            models.Index(fields=["name", "id"], name="category_name_idx"),
+            # A category's children by name (the list's `parent` filter), and the tree's joins.
+            models.Index(fields=["parent", "name", "id"], name="category_parent_idx"),
+        ]
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        """The admin's check (the API's and the import's run the same `tree_problems`)."""
+        problem = self.parent_problem(self.parent_id)
+        if problem:
+            raise ValidationError({"parent": problem})
+
+    def parent_problem(self, parent_id: int | None) -> str | None:
+        """What would be wrong with the tree if this category moved under `parent_id`."""
+        if parent_id is None:
+            return None
+        parents = dict(Category.objects.values_list("id", "parent_id"))
+        parents[self.pk] = parent_id  # a new category (pk None) is a leaf under it
+        return tree_problems(parents, [self.pk]).get(self.pk)
+
+    def ancestor_chain(self) -> list["Category"]:
+        """The categories above, from the root (free on rows read with `select_related`)."""
+        chain, at = [], self.parent
+        while at is not None and len(chain) < MAX_DEPTH:
+            chain.insert(0, at)
+            at = at.parent
+        return chain
 
 
 class SearchDocument(models.Func):
