@@ -23,6 +23,7 @@ CATEGORY_HAS_PRODUCTS = "This category still has products: move or delete them f
 CATEGORY_HAS_CHILDREN = "This category still has subcategories: move or delete them first."
 MAX_DEPTH = 8  # levels of the category tree, the roots being the first
 PARENT_CYCLE = "A category cannot be placed under itself or one of its own subcategories."
+PATH_SEPARATOR = " \u203a "  # a single right-pointing angle quotation mark
 PARENT_TOO_DEEP = f"The category tree would be more than {MAX_DEPTH} levels deep."
 SKU_TAKEN = "A product with this SKU already exists."
 MAX_PRICE = Decimal("99999999.99")
@@ -144,11 +145,13 @@ class Category(models.Model):
         max_length=120, unique=True, error_messages={"unique": CATEGORY_SLUG_TAKEN}
     )
     description = models.TextField(blank=True, max_length=DESCRIPTION_MAX_LENGTH)
+    # RESTRICT, not PROTECT: a category with children cannot be deleted alone, but a whole
+    # subtree may go in one operation (the admin's "delete selected", `QuerySet.delete()`).
     parent = models.ForeignKey(
         "self",
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         related_name="children",
         db_index=False,  # the (parent, name, id) index below serves it
     )
@@ -187,6 +190,11 @@ class Category(models.Model):
         parents = dict(Category.objects.values_list("id", "parent_id"))
         parents[self.pk] = parent_id  # a new category (pk None) is a leaf under it
         return tree_problems(parents, [self.pk]).get(self.pk)
+
+    @property
+    def path(self) -> str:
+        """Where the category sits in the tree: the names from the root down to its own."""
+        return PATH_SEPARATOR.join(category.name for category in [*self.ancestor_chain(), self])
 
     def ancestor_chain(self) -> list["Category"]:
         """The categories above, from the root (free on rows read with `select_related`)."""

@@ -1,7 +1,7 @@
 """Categories and products over the API: reads are open, writes follow Django model permissions
 (the groups and permissions staff manage in the admin)."""
 
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, RestrictedError
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.decorators import action
 
@@ -156,9 +156,10 @@ class CategoryViewSet(CatalogViewSet):
     def perform_destroy(self, instance):
         try:
             super().perform_destroy(instance)
-        except ProtectedError as exc:
-            children = any(isinstance(row, Category) for row in exc.protected_objects)
-            raise Conflict(CATEGORY_HAS_CHILDREN if children else CATEGORY_HAS_PRODUCTS) from exc
+        except ProtectedError as exc:  # products: `Product.category` is PROTECT
+            raise Conflict(CATEGORY_HAS_PRODUCTS) from exc
+        except RestrictedError as exc:  # subcategories: `Category.parent` is RESTRICT
+            raise Conflict(CATEGORY_HAS_CHILDREN) from exc
 
 
 class ProductViewSet(CatalogViewSet):

@@ -4,8 +4,16 @@ tree, and product filters that take in the categories below."""
 
 import pytest
 
-from products.models import MAX_DEPTH, PARENT_CYCLE, PARENT_TOO_DEEP, Category, Product
+from products.models import (
+    CATEGORY_HAS_CHILDREN,
+    MAX_DEPTH,
+    PARENT_CYCLE,
+    PARENT_TOO_DEEP,
+    Category,
+    Product,
+)
 from tests.factories import make_category, make_product
+from tests.products.test_import_export import csv_file, failed_import, run_export, run_import
 
 CATEGORIES_URL = "/api/v1/categories/"
 TREE_URL = "/api/v1/categories/tree/"
@@ -31,7 +39,7 @@ def chain(depth: int, prefix: str = "level") -> list[Category]:
 
 @pytest.fixture
 def garden() -> dict[str, Category]:
-    """Home › Garden › Tools, Home › Garden › Seeds, Home › Kitchen, and Toys (a root)."""
+    """Home > Garden > Tools and Seeds, Home > Kitchen, and Toys (a root)."""
     home = make_category(name="Home", slug="home")
     garden = make_category(name="Garden", slug="garden", parent=home)
     return {
@@ -158,8 +166,22 @@ def test_a_category_with_subcategories_cannot_be_deleted(editor_client, garden):
     response = editor_client.delete(detail_url(garden["garden"].pk))
 
     assert response.status_code == 409
-    assert "subcategories" in response.json()["detail"]
+    assert response.json()["detail"] == CATEGORY_HAS_CHILDREN
     assert Category.objects.count() == len(garden)
+
+
+def test_a_leaf_category_can_be_deleted(editor_client, garden):
+    response = editor_client.delete(detail_url(garden["tools"].pk))
+
+    assert response.status_code == 204
+    assert not Category.objects.filter(pk=garden["tools"].pk).exists()
+
+
+def test_a_whole_subtree_may_be_deleted_in_one_operation(garden):
+    """As the admin's "delete selected" does: nothing is left pointing at a deleted row."""
+    Category.objects.filter(slug__in=["garden", "tools", "seeds"]).delete()
+
+    assert set(Category.objects.values_list("slug", flat=True)) == {"home", "kitchen", "toys"}
 
 
 # --- product_count ------------------------------------------------------------------------------
@@ -340,7 +362,7 @@ def test_the_tree_costs_two_queries_whatever_its_shape(
 def test_the_category_list_costs_the_same_whatever_the_depth(
     api_client, django_assert_num_queries, shape
 ):
-    flat, deep = flat_and_deep()
+    _, deep = flat_and_deep()
     parent = {"flat": "null", "deep": deep[1].pk}[shape]
 
     with django_assert_num_queries(2):  # count, page
@@ -404,3 +426,79 @@ def test_products_are_not_touched_by_a_move(editor_client, stocked):
     editor_client.patch(detail_url(stocked["garden"].pk), {"parent": None}, format="json")
 
     assert list(Product.objects.order_by("pk").values()) == before
+
+
+# --- CSV: parent_slug ---------------------------------------------------------------------------
+
+TREE_HEADER = "name,slug,parent_slug"
+NO_PRODUCTS = ("name,sku,price,stock,is_active,category_id",)
+
+
+def test_an_import_resolves_parent_slugs_in_any_row_order(tmp_path):
+    make_category(name="Home", slug="home")
+    categories = csv_file(
+        tmp_path,
+        "categories.csv",
+        TREE_HEADER,
+        "Tools,tools,garden",
+        "Garden,garden,home",
+        "Toys,toys,",
+    )
+
+    run_import(categories, csv_file(tmp_path, "products.csv", *NO_PRODUCTS))
+
+    parents = dict(Category.objects.values_list("slug", "parent__slug"))
+    assert parents == {"home": None, "garden": "home", "tools": "garden", "toys": None}
+
+
+def test_an_import_without_the_column_keeps_the_parents(tmp_path, garden):
+    categories = csv_file(tmp_path, "categories.csv", "name,slug", "Tools,tools", "Rakes,rakes")
+
+    run_import(categories, csv_file(tmp_path, "products.csv", *NO_PRODUCTS))
+
+    parents = dict(Category.objects.values_list("slug", "parent__slug"))
+    assert (parents["tools"], parents["rakes"]) == ("garden", None)
+
+
+@pytest.mark.parametrize(
+    ("records", "expected"),
+    [
+        (["A,a,nowhere"], [(2, "no category 'nowhere' in the file or the database")]),
+        (["A,a,b", "B,b,a"], [(2, PARENT_CYCLE), (3, PARENT_CYCLE)]),
+        (["A,a,a"], [(2, PARENT_CYCLE)]),
+        (["Home,home,tools"], [(2, PARENT_CYCLE)]),  # Tools is below Home in the database
+        (
+            [f"L{n},l{n},{f'l{n - 1}' if n > 1 else ''}" for n in range(1, MAX_DEPTH + 2)],
+            [(line, PARENT_TOO_DEEP) for line in range(2, MAX_DEPTH + 3)],
+        ),
+    ],
+    ids=["unknown", "cycle", "itself", "cycle-with-the-database", "too-deep"],
+)
+def test_a_bad_parent_slug_is_reported_at_its_line_and_nothing_is_written(
+    tmp_path, garden, records, expected
+):
+    path = csv_file(tmp_path, "categories.csv", TREE_HEADER, *records)
+    before = stored_parents()
+
+    _, stderr = failed_import(path, csv_file(tmp_path, "products.csv", *NO_PRODUCTS))
+
+    problems = [line.split(": ", 2) for line in stderr.splitlines() if line.strip()]
+    assert [(location, field) for location, field, _ in problems] == [
+        (f"{path}:{line}", "parent_slug") for line, _ in expected
+    ]
+    assert [message for _, _, message in problems] == [message for _, message in expected]
+    assert stored_parents() == before
+
+
+def test_an_export_imported_elsewhere_gives_the_same_tree(tmp_path, garden):
+    categories, products = run_export(tmp_path)
+    (tmp_path / "categories.csv").write_bytes(categories)
+    (tmp_path / "products.csv").write_bytes(products)
+    before = dict(Category.objects.values_list("slug", "parent__slug"))
+    Category.objects.filter(parent__isnull=False).update(parent=None)
+    Category.objects.all().delete()
+
+    run_import(str(tmp_path / "categories.csv"), str(tmp_path / "products.csv"))
+
+    assert dict(Category.objects.values_list("slug", "parent__slug")) == before
+    assert run_export(tmp_path, "again-") == (categories, products)
