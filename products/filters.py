@@ -63,10 +63,21 @@ class IdListField(forms.Field):
         return ids
 
 
+class RepeatedTextInput(forms.TextInput):
+    """A text box for a parameter that may be repeated (`?x=a&x=b`): it reads every value
+    (a TextInput reads only the last one)."""
+
+    def value_from_datadict(self, data, files, name):
+        return data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+
+    def format_value(self, value):
+        return " ".join(value) if isinstance(value, list) else super().format_value(value)
+
+
 class SlugListField(forms.Field):
     """`?category_slug=garden&category_slug=toys`: slugs, any letter case (stored lower)."""
 
-    widget = forms.SelectMultiple
+    widget = RepeatedTextInput
     validate_slug = forms.SlugField().run_validators
 
     def to_python(self, value):

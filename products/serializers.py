@@ -22,6 +22,7 @@ class AncestorSerializer(serializers.ModelSerializer):
     class Meta:
         model = Category
         fields = ["id", "name", "slug"]
+        read_only_fields = fields
 
 
 class CategorySerializer(StrictModelSerializer):
