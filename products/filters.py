@@ -102,8 +102,7 @@ class SubtreeFilter(filters.Filter):
     def filter(self, qs, value):
         if not value:
             return qs
-        subtrees = Category.objects.in_subtrees_of(value, key=self.key)
-        return qs.filter(category_id__in=subtrees.values("pk"))
+        return qs.filter(category_id__in=Category.objects.in_subtrees_of(value, key=self.key))
 
 
 class ParentField(forms.Field):
