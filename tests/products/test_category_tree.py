@@ -203,6 +203,24 @@ def test_product_count_takes_in_the_active_products_of_every_category_below(api_
     assert api_client.get(detail_url(garden["garden"].pk)).json()["product_count"] == 5
 
 
+def test_the_deepest_level_counts_in_every_category_above_and_matches_their_filters(api_client):
+    levels = chain(MAX_DEPTH)
+    make_product(category=levels[-1], sku="deepest")
+
+    counts = {row["slug"]: row["product_count"] for row in api_client.get(TREE_URL).json()}
+    listed = {
+        row["slug"]: row["product_count"]
+        for row in api_client.get(CATEGORIES_URL, {"page_size": 100}).json()["results"]
+    }
+
+    assert counts == {"level-1": 1}
+    assert set(listed.values()) == {1}
+    assert listed.keys() == {category.slug for category in levels}
+    for category in levels:
+        assert listed_skus(api_client, category=category.pk) == {"deepest"}
+        assert listed_skus(api_client, category_slug=category.slug) == {"deepest"}
+
+
 # --- list filters -------------------------------------------------------------------------------
 
 
