@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core import validators
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models
 from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -135,6 +135,19 @@ def _nested(row: dict, children: dict, counts: dict) -> dict:
     return row | {"product_count": total, "children": below}
 
 
+TREE_LOCK = 0x74726565  # "tree": a PostgreSQL advisory lock key of this app's own
+
+
+def lock_the_tree() -> None:
+    """Until the transaction ends, checks of the tree wait for each other. Two moves checked
+    at once against the same tree could together make a cycle (A under B, B under A) or a
+    tree too deep that neither makes alone. PostgreSQL only: SQLite's writers take the
+    database's lock when their transaction starts, so they are one at a time already."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK])
+
+
 def tree_problems(parents: dict, moved) -> dict:
     """What is wrong, for each of `moved`, with the tree `parents` (category -> its parent or
     None) describes: a cycle through it, or a category at or below it more than MAX_DEPTH
@@ -201,6 +214,7 @@ class Category(models.Model):
         """What would be wrong with the tree if this category moved under `parent_id`."""
         if parent_id is None:
             return None
+        lock_the_tree()
         parents = dict(Category.objects.values_list("id", "parent_id"))
         parents[self.pk] = parent_id  # a new category (pk None) is a leaf under it
         return tree_problems(parents, [self.pk]).get(self.pk)

@@ -182,13 +182,25 @@ class CatalogViewSet(viewsets.ModelViewSet):
         if self.request.method in SAFE_METHODS:
             return super().get_object()
         model = self.get_queryset().model
-        lock = model.objects.select_for_update().filter(pk=self.kwargs[self.lookup_field])
+        # The lock the write itself takes: a change `FOR NO KEY UPDATE`, which lets another
+        # transaction's foreign-key check on this row through (a category moved under this
+        # one), a delete `FOR UPDATE`.
+        no_key = self.request.method != "DELETE"
+        lock = model.objects.select_for_update(no_key=no_key).filter(
+            pk=self.kwargs[self.lookup_field]
+        )
         list(lock.values_list("pk", flat=True))
         instance = super().get_object()
         if "If-Match" in self.request.headers:
             current = render(self.resource.represent(self._object_row()))
             require_match(self.request, etag_for(current))
         return instance
+
+    def create(self, request, *args, **kwargs):
+        """In one transaction with its checks, as updates are: a check may lock what it
+        read (the category tree) until the row is written."""
+        with transaction.atomic():
+            return super().create(request, *args, **kwargs)
 
     def update(self, request, *args, **kwargs):
         with transaction.atomic():

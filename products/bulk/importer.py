@@ -16,7 +16,7 @@ from django.utils import timezone
 from products.bulk.csvfiles import CsvRow, read_rows
 from products.bulk.rules import CellError, category_columns, product_columns, slug_for
 from products.bulk.staging import Staging
-from products.models import Category, Product, search_index, tree_problems
+from products.models import Category, Product, lock_the_tree, search_index, tree_problems
 from products.resources import PRODUCT
 
 BULK_LOAD_MIN_ROWS = 10_000
@@ -162,6 +162,7 @@ def _parent_problems(rows: list[CategoryRow], path: str, slugs: set[str]) -> Ite
     for slug in sorted(unknown):
         message = f"no category '{named[slug]}' in the file or the database"
         yield f"{path}:{moved[slug].line}: {PARENT}: {message}"
+    lock_the_tree()
     parents = dict(Category.objects.values_list("slug", "parent__slug"))
     parents |= {row.values["slug"]: None for row in rows if row.values["slug"] not in parents}
     parents |= {slug: parent for slug, parent in named.items() if slug not in unknown}

@@ -2,7 +2,11 @@
 counts that take in the categories below, the list's `parent` and `slug` filters, the nested
 tree, and product filters that take in the categories below."""
 
+import threading
+
 import pytest
+from django.db import connections
+from rest_framework.test import APIClient
 
 from products.models import (
     CATEGORY_HAS_CHILDREN,
@@ -182,6 +186,36 @@ def test_a_whole_subtree_may_be_deleted_in_one_operation(garden):
     Category.objects.filter(slug__in=["garden", "tools", "seeds"]).delete()
 
     assert set(Category.objects.values_list("slug", flat=True)) == {"home", "kitchen", "toys"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_moves_racing_to_make_a_cycle_let_only_one_through(editor):
+    """A under B and B under A, each fine alone, checked at the same moment: the second
+    check must see the first move, or the tree would hold a cycle."""
+    first, second = make_category(name="First"), make_category(name="Second")
+    moves = [(first, second), (second, first)]
+    barrier = threading.Barrier(len(moves))
+    statuses: list[int] = []
+
+    def move(category: Category, parent: Category) -> None:
+        client = APIClient()
+        client.force_authenticate(editor)
+        try:
+            barrier.wait(timeout=10)
+            response = client.patch(detail_url(category.pk), {"parent": parent.pk}, format="json")
+            statuses.append(response.status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=move, args=pair) for pair in moves]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(statuses) == [200, 400]
+    parents = stored_parents()
+    assert None in (parents[first.pk], parents[second.pk])
 
 
 # --- product_count ------------------------------------------------------------------------------
