@@ -13,6 +13,7 @@ from backend.filters import FilterSet, SearchFilter, StrictBooleanFilter
 from products.models import Category, Product
 
 MAX_ID = 2**63 - 1
+ROOTS = "null"  # `?parent=null`
 MONEY = {"max_digits": 12, "decimal_places": 2}
 PRICE_BOUND_PATTERN = plain_decimal_pattern(
     MONEY["max_digits"] - MONEY["decimal_places"], MONEY["decimal_places"]
@@ -62,14 +63,78 @@ class IdListField(forms.Field):
         return ids
 
 
-class IdListFilter(filters.Filter):
-    """Ids that match no category simply match no product; only a malformed id is a 400. (A
-    check that every id exists would cost a query on every filtered list.)"""
+class RepeatedTextInput(forms.TextInput):
+    """A text box for a parameter that may be repeated (`?x=a&x=b`): it reads every value
+    (a TextInput reads only the last one)."""
 
-    field_class = IdListField
+    def value_from_datadict(self, data, files, name):
+        return data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+
+    def format_value(self, value):
+        return " ".join(value) if isinstance(value, list) else super().format_value(value)
+
+
+class SlugListField(forms.Field):
+    """`?category_slug=garden&category_slug=toys`: slugs, any letter case (stored lower)."""
+
+    widget = RepeatedTextInput
+    validate_slug = forms.SlugField().run_validators
+
+    def to_python(self, value):
+        values = value if isinstance(value, list | tuple) else [value]
+        slugs = [str(raw).lower() for raw in values if raw not in (None, "")]
+        for slug in slugs:
+            self.validate_slug(slug)
+        return slugs
+
+
+class SubtreeFilter(filters.Filter):
+    """Products of the categories named (by `key`) and of every category below them. Names
+    that match no category simply match no product; only a malformed one is a 400. (A check
+    that every one exists would cost a query on every filtered list.) The categories are a
+    subquery of the same statement: the product side stays a scan of the category index."""
+
+    def __init__(self, *, key: str, field_class: type[forms.Field], **kwargs):
+        super().__init__(**kwargs)
+        self.key = key
+        self.field_class = field_class
 
     def filter(self, qs, value):
-        return qs.filter(**{f"{self.field_name}__in": value}) if value else qs
+        if not value:
+            return qs
+        return qs.filter(category_id__in=Category.objects.in_subtrees_of(value, key=self.key))
+
+
+class ParentField(forms.Field):
+    """`?parent=4` (a category id) or `?parent=null` (the roots)."""
+
+    def to_python(self, value):
+        if value in (None, "") or value == ROOTS:
+            return value or None
+        text = str(value)
+        if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
+            raise forms.ValidationError(
+                "'%(value)s' is not a category id (a whole number) or null.",
+                code="invalid",
+                params={"value": value},
+            )
+        return int(text)
+
+
+class ParentFilter(filters.Filter):
+    field_class = ParentField
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        return qs.filter(parent__isnull=True) if value == ROOTS else qs.filter(parent_id=value)
+
+
+class SlugFilter(filters.Filter):
+    field_class = forms.SlugField
+
+    def filter(self, qs, value):
+        return qs.filter(slug=value.lower()) if value else qs
 
 
 class DateOrDateTimeField(forms.Field):
@@ -117,11 +182,26 @@ def category_choices():
 class ProductFilter(FilterSet):
     """Labels and help texts are plain text: the browsable API shows them as they are."""
 
-    category = IdListFilter(
+    category = SubtreeFilter(
+        key="pk",
         field_name="category_id",
+        field_class=IdListField,
         label="Category",
         choices=category_choices,
-        help_text="Products in any of these categories (by id; repeat the parameter for several).",
+        help_text=(
+            "Products in any of these categories or the categories below them (by id; repeat "
+            "the parameter for several)."
+        ),
+    )
+    category_slug = SubtreeFilter(
+        key="slug",
+        field_name="category__slug",
+        field_class=SlugListField,
+        label="Category slug",
+        help_text=(
+            "Products in any of these categories or the categories below them (by slug; "
+            "repeat the parameter for several)."
+        ),
     )
     min_price = PriceBoundFilter(
         field_name="price",
@@ -171,6 +251,18 @@ class ProductFilter(FilterSet):
         if not self.request.user.is_staff:
             return queryset
         return queryset.filter(is_active=value)
+
+
+class CategoryFilter(FilterSet):
+    parent = ParentFilter(
+        label="Parent",
+        help_text="The children of this category (by id), or null for the roots.",
+    )
+    slug = SlugFilter(label="Slug", help_text="The category with this slug.")
+
+    class Meta:
+        model = Category
+        fields = []
 
 
 class ProductSearchFilter(SearchFilter):

@@ -5,14 +5,17 @@ bounds, PROTECT on a category with products) so the API, the admin, imports and 
 requests all meet the same wall; serializers only make the messages friendly.
 """
 
+import functools
+import operator
 import unicodedata
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core import validators
-from django.db import models
-from django.db.models import Count, Q
+from django.core.exceptions import ValidationError
+from django.db import connection, models
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
@@ -22,6 +25,11 @@ from backend.change_context import VIAS
 CATEGORY_NAME_TAKEN = "A category with this name already exists."
 CATEGORY_SLUG_TAKEN = "A category with this slug already exists."
 CATEGORY_HAS_PRODUCTS = "This category still has products: move or delete them first."
+CATEGORY_HAS_CHILDREN = "This category still has subcategories: move or delete them first."
+MAX_DEPTH = 8  # levels of the category tree, the roots being the first
+PARENT_CYCLE = "A category cannot be placed under itself or one of its own subcategories."
+PATH_SEPARATOR = " \u203a "  # a single right-pointing angle quotation mark
+PARENT_TOO_DEEP = f"The category tree would be more than {MAX_DEPTH} levels deep."
 SKU_TAKEN = "A product with this SKU already exists."
 MAX_PRICE = Decimal("99999999.99")
 MAX_STOCK = 2**31 - 1  # the largest integer column every supported database holds
@@ -44,15 +52,121 @@ class NormalizedCharField(models.CharField):
         return unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
 
 
+def parent_chain(levels: int) -> str:
+    """`parent__parent__…`: the lookup of the category `levels` above."""
+    return "__".join(["parent"] * levels)
+
+
+def ancestor_names(level: int) -> dict[str, str]:
+    """The row names of the category `level` above (1: the parent), by attribute."""
+    return {key: f"ancestor_{level}_{key}" for key in ("id", "name", "slug")}
+
+
 class CategoryQuerySet(models.QuerySet):
+    def for_api(self):
+        """Fast reads take the ancestors from the annotations, the serializer (the browsable
+        API, a write's answer) from the related rows."""
+        chain = parent_chain(MAX_DEPTH - 1)
+        return self.with_product_count().with_ancestors().select_related(chain)
+
     def with_product_count(self):
-        """`product_count`: the category's products on sale (inactive ones are not counted)."""
-        return self.annotate(product_count=Count("products", filter=Q(products__is_active=True)))
+        """`product_count`: the products on sale (inactive ones are not counted) in the
+        category and every category below it, counted level by level: those whose category
+        is the category itself, those whose category's parent is, and so on down to
+        MAX_DEPTH. Each level is a walk down the parent index from the category to the
+        product index, so a page of categories costs the same however large the tree."""
+        on_sale = Product.objects.filter(is_active=True).order_by()
+        counts = [
+            Subquery(
+                on_sale.filter(
+                    **{"__".join(["category", *["parent"] * level]): OuterRef("pk")}
+                ).values(total=models.Func(models.Value(1), function="COUNT")),
+                output_field=models.IntegerField(),
+            )
+            for level in range(MAX_DEPTH)
+        ]
+        return self.annotate(product_count=functools.reduce(operator.add, counts))
+
+    def with_ancestors(self):
+        """`ancestor_<level>_id`, `_name`, `_slug` of every category above, through a fixed
+        chain of joins: the tree is at most MAX_DEPTH levels deep, so the cost is the same
+        whatever the depth. (Annotations, not `.values()` joins, so that the list cache's
+        topics take in the ancestors' names and slugs.)"""
+        return self.annotate(
+            **{
+                name: models.F(f"{parent_chain(level)}__{key}")
+                for level in range(1, MAX_DEPTH)
+                for key, name in ancestor_names(level).items()
+            }
+        )
+
+    def in_subtrees_of(self, roots, key: str = "pk"):
+        """The ids of the categories `roots` (a list or a query of `key` values) and of all
+        below them: one small query per level, each a walk down the parent index from the
+        roots (the tree is at most MAX_DEPTH deep), put together with UNION ALL, which the
+        database estimates as the few rows it is (an OR of the levels it takes for most of
+        the table, and then scans products by date rather than by category)."""
+        levels = [
+            self.filter(**{"__".join([*["parent"] * level, key, "in"]): roots})
+            .order_by()
+            .values("pk")
+            for level in range(MAX_DEPTH)
+        ]
+        return levels[0].union(*levels[1:], all=True)
+
+    def tree(self) -> list[dict]:
+        """Every category as `{id, name, slug, product_count, children}`, the roots and each
+        one's children by name: two queries whatever the size and depth (the rows, and the
+        products on sale per category, added up the tree here)."""
+        rows = list(self.order_by("name", "id").values("id", "name", "slug", "parent_id"))
+        on_sale = Product.objects.filter(is_active=True, category__isnull=False).order_by()
+        counts = dict(on_sale.values_list("category_id").annotate(models.Count("id")))
+        children: dict[int | None, list[dict]] = {}
+        for row in rows:
+            children.setdefault(row.pop("parent_id"), []).append(row)
+        return [_nested(root, children, counts) for root in children.get(None, [])]
 
     def with_name(self, name: str):
         """After NFKC normalisation, case-insensitive, through the `Lower(name)` unique index."""
         name = unicodedata.normalize("NFKC", name)
         return self.alias(name_lower=Lower("name")).filter(name_lower=Lower(models.Value(name)))
+
+
+def _nested(row: dict, children: dict, counts: dict) -> dict:
+    below = [_nested(child, children, counts) for child in children.get(row["id"], [])]
+    total = counts.get(row["id"], 0) + sum(child["product_count"] for child in below)
+    return row | {"product_count": total, "children": below}
+
+
+TREE_LOCK = 0x74726565  # "tree": a PostgreSQL advisory lock key of this app's own
+
+
+def lock_the_tree() -> None:
+    """Until the transaction ends, checks of the tree wait for each other. Two moves checked
+    at once against the same tree could together make a cycle (A under B, B under A) or a
+    tree too deep that neither makes alone. PostgreSQL only: SQLite's writers take the
+    database's lock when their transaction starts, so they are one at a time already."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK])
+
+
+def tree_problems(parents: dict, moved) -> dict:
+    """What is wrong, for each of `moved`, with the tree `parents` (category -> its parent or
+    None) describes: a cycle through it, or a category at or below it more than MAX_DEPTH
+    levels deep. Walks up from every category at most MAX_DEPTH steps (a few thousand rows)."""
+    moved, problems = set(moved), {}
+    for start in parents:
+        chain, at = [start], parents[start]
+        while at is not None and at not in chain and len(chain) <= MAX_DEPTH:
+            chain.append(at)
+            at = parents.get(at)
+        if at is not None and at in chain:
+            cycle = chain[chain.index(at) :]
+            problems |= dict.fromkeys(moved.intersection(cycle), PARENT_CYCLE)
+        elif len(chain) > MAX_DEPTH:
+            problems |= dict.fromkeys(moved.intersection(chain), PARENT_TOO_DEEP)
+    return {key: problems[key] for key in moved if key in problems}
 
 
 class Category(models.Model):
@@ -61,6 +175,16 @@ class Category(models.Model):
         max_length=120, unique=True, error_messages={"unique": CATEGORY_SLUG_TAKEN}
     )
     description = models.TextField(blank=True, max_length=DESCRIPTION_MAX_LENGTH)
+    # RESTRICT, not PROTECT: a category with children cannot be deleted alone, but a whole
+    # subtree may go in one operation (the admin's "delete selected", `QuerySet.delete()`).
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="children",
+        db_index=False,  # the (parent, name, id) index below serves it
+    )
 
     objects = CategoryQuerySet.as_manager()
 
@@ -74,10 +198,42 @@ class Category(models.Model):
                 violation_error_message=CATEGORY_NAME_TAKEN,
             ),
         ]
-        indexes = [models.Index(fields=["name", "id"], name="category_name_idx")]
+        indexes = [
+            models.Index(fields=["name", "id"], name="category_name_idx"),
+            # A category's children by name (the list's `parent` filter), and the tree's joins.
+            models.Index(fields=["parent", "name", "id"], name="category_parent_idx"),
+        ]
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        """The admin's check (the API's and the import's run the same `tree_problems`)."""
+        problem = self.parent_problem(self.parent_id)
+        if problem:
+            raise ValidationError({"parent": problem})
+
+    def parent_problem(self, parent_id: int | None) -> str | None:
+        """What would be wrong with the tree if this category moved under `parent_id`."""
+        if parent_id is None:
+            return None
+        lock_the_tree()
+        parents = dict(Category.objects.values_list("id", "parent_id"))
+        parents[self.pk] = parent_id  # a new category (pk None) is a leaf under it
+        return tree_problems(parents, [self.pk]).get(self.pk)
+
+    @property
+    def path(self) -> str:
+        """Where the category sits in the tree: the names from the root down to its own."""
+        return PATH_SEPARATOR.join(category.name for category in [*self.ancestor_chain(), self])
+
+    def ancestor_chain(self) -> list["Category"]:
+        """The categories above, from the root (free on rows read with `select_related`)."""
+        chain, at = [], self.parent
+        while at is not None and len(chain) < MAX_DEPTH:
+            chain.insert(0, at)
+            at = at.parent
+        return chain
 
 
 class SearchDocument(models.Func):

@@ -17,7 +17,7 @@ from functools import cached_property
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from products.models import Category, Product
+from products.models import MAX_DEPTH, Category, Product, ancestor_names
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Field:
     list_editable: bool = False
     source: str | None = None  # the `.values()` name, when not the field's own
     compute: Callable[[dict], object] | None = None  # from a row, for a value no column holds
+    reads: tuple[str, ...] = ()  # the `.values()` names `compute` reads besides the shown ones
+    csv_key: str | None = None  # a relation written as its target's natural key (`parent_slug`)
 
 
 class Resource:
@@ -78,6 +80,7 @@ class Resource:
         for field in self.fields:
             if field.compute is None:
                 names.append(self._row_name(field))
+            names.extend(field.reads)
         return names
 
     def _row_name(self, field: Field) -> str:
@@ -153,12 +156,38 @@ class Resource:
 
     @cached_property
     def csv_fields(self) -> list[tuple[str, models.Field]]:
-        """(column, model field) of every exported field; relations by id (`category_id`)."""
+        """(column, model field) of every exported field; relations by id (`category_id`), or
+        by the natural key their `csv_key` names (`parent_slug`)."""
         return [
-            (self.model_field(field).attname, self.model_field(field))
+            (self._csv_column(field), self.model_field(field))
             for field in self.fields
             if field.exported
         ]
+
+    def _csv_column(self, field: Field) -> str:
+        if field.csv_key:
+            return f"{field.name}_{field.csv_key}"
+        return self.model_field(field).attname
+
+    @cached_property
+    def csv_sources(self) -> list[str]:
+        """What `.values_list()` reads for each CSV column (`parent__slug` for `parent_slug`)."""
+        return [
+            f"{field.name}__{field.csv_key}" if field.csv_key else self.model_field(field).attname
+            for field in self.fields
+            if field.exported
+        ]
+
+    @cached_property
+    def csv_key_fields(self) -> dict[str, models.Field]:
+        """Column -> the target's model field, for the columns written as a natural key."""
+        return {
+            self._csv_column(field): self.model_field(field).related_model._meta.get_field(
+                field.csv_key
+            )
+            for field in self.fields
+            if field.exported and field.csv_key
+        }
 
     def csv_column_required(self, model_field: models.Field) -> bool:
         """A column every file must have: all but the id, the timestamps (kept when given,
@@ -193,6 +222,22 @@ def utc_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
 
 
+ANCESTOR_LEVELS = range(MAX_DEPTH - 1, 0, -1)  # the root's level first
+ANCESTOR_ROW_NAMES = tuple(
+    name for level in ANCESTOR_LEVELS for name in ancestor_names(level).values()
+)
+
+
+def ancestors_of(row: dict) -> list[dict]:
+    """`[{id, name, slug}]` of the categories above, from the root (`with_ancestors()`)."""
+    levels = (ancestor_names(level) for level in ANCESTOR_LEVELS)
+    return [
+        {key: row[name] for key, name in names.items()}
+        for names in levels
+        if row[names["id"]] is not None
+    ]
+
+
 CATEGORY = Resource(
     Category,
     [
@@ -200,6 +245,15 @@ CATEGORY = Resource(
         Field("name", orderable=True),
         Field("slug", optional=True),
         Field("description", listed=False),
+        Field("parent", optional=True, listed=False, csv_key="slug"),
+        Field(
+            "ancestors",
+            read_only=True,
+            exported=False,
+            listed=False,
+            compute=ancestors_of,
+            reads=ANCESTOR_ROW_NAMES,
+        ),
         Field("product_count", read_only=True, exported=False, listed=False),
     ],
     natural_key="slug",

@@ -19,11 +19,26 @@ from products.resources import CATEGORY, PRODUCT
 SLUG_FALLBACK = "category"
 
 
-class CategorySerializer(StrictModelSerializer):
-    """A category of products. Names and slugs are unique whatever the letter case."""
+class AncestorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["id", "name", "slug"]
+        read_only_fields = fields
 
+
+class CategorySerializer(StrictModelSerializer):
+    """A category of products, in a tree at most 8 levels deep. Names and slugs are unique
+    whatever the letter case."""
+
+    ancestors = AncestorSerializer(
+        source="ancestor_chain",
+        many=True,
+        read_only=True,
+        help_text="The categories above this one, from the root.",
+    )
     product_count = serializers.IntegerField(
-        read_only=True, help_text="How many of its products are on sale (active)."
+        read_only=True,
+        help_text="How many products are on sale (active) in it and every category below it.",
     )
 
     class Meta:
@@ -35,9 +50,21 @@ class CategorySerializer(StrictModelSerializer):
                 "slug": {
                     "validators": [],
                     "help_text": "Made from the name when not given; lower case.",
-                }
+                },
+                "parent": {
+                    "help_text": "The category above this one (id), or null for a root.",
+                    "error_messages": {
+                        "does_not_exist": "There is no category with id {pk_value}."
+                    },
+                },
             }
         )
+
+    def validate_parent(self, value: Category | None) -> Category | None:
+        problem = (self.instance or Category()).parent_problem(value and value.pk)
+        if problem:
+            raise serializers.ValidationError(problem, code="invalid")
+        return value
 
     def validate_name(self, value: str) -> str:
         value = Category._meta.get_field("name").to_python(value)
@@ -60,6 +87,22 @@ class CategorySerializer(StrictModelSerializer):
         category = super().create(validated_data)
         category.product_count = 0
         return category
+
+
+class CategoryTreeSerializer(serializers.Serializer):
+    """A category in the tree, with the categories right below it."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.SlugField()
+    product_count = serializers.IntegerField(
+        help_text="Products on sale in it and every category below it."
+    )
+
+
+CategoryTreeSerializer._declared_fields["children"] = CategoryTreeSerializer(  # itself, nested
+    many=True, help_text="The categories right below it, by name."
+)
 
 
 def unique_slug_for(name: str) -> str:

@@ -80,6 +80,8 @@ def _walk(query: Query, topics: set[str], ordered: bool = True) -> None:
     topics.add(meta.db_table)
     for node in [query.where, *query.select, *query.annotations.values()]:
         _collect(node, topics)
+    for part in query.combined_queries:  # a UNION's own queries (the category subtrees)
+        _walk(part, topics, ordered=False)
     for alias in query.alias_map.values():
         if isinstance(alias, Join):
             _join_columns(alias, query.alias_map[alias.parent_alias].table_name, topics)

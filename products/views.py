@@ -1,7 +1,7 @@
 """Categories and products over the API: reads are open, writes follow Django model permissions
 (the groups and permissions staff manage in the admin)."""
 
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, RestrictedError
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
@@ -12,11 +12,19 @@ from backend.filters import FilterBackend, OrderingFilter, without_parameters
 from backend.pagination import CursorPagination
 from products import cache
 from products.facets import count_facets, facet_queries
-from products.filters import MAX_ID, PRICE_BOUND_PATTERN, ProductFilter, ProductSearchFilter
-from products.models import CATEGORY_HAS_PRODUCTS, Category, Product
+from products.filters import (
+    MAX_ID,
+    PRICE_BOUND_PATTERN,
+    ROOTS,
+    CategoryFilter,
+    ProductFilter,
+    ProductSearchFilter,
+)
+from products.models import CATEGORY_HAS_CHILDREN, CATEGORY_HAS_PRODUCTS, Category, Product
 from products.resources import CATEGORY, PRODUCT
 from products.serializers import (
     CategorySerializer,
+    CategoryTreeSerializer,
     HistoryEntrySerializer,
     ProductFacetsSerializer,
     ProductSerializer,
@@ -29,7 +37,20 @@ LIST_PARAMETERS = [
         {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
         style="form",
         explode=True,
-        description="Category id; repeat for several (`category=1&category=4`).",
+        description=(
+            "Category id: its products and those of every category below it; repeat for "
+            "several (`category=1&category=4`)."
+        ),
+    ),
+    OpenApiParameter(
+        "category_slug",
+        {"type": "array", "items": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}},
+        style="form",
+        explode=True,
+        description=(
+            "Category slug, as `category` does by id; repeat for several. A slug no category "
+            "has matches nothing (an empty list, not an error)."
+        ),
     ),
     *(
         # Written like a price (a decimal string), not any JSON number: "1e2" or "-1" is a 400.
@@ -57,7 +78,24 @@ LIST_PARAMETERS = [
         ]
     ),
 ]
-IN_USE = {409: "The category still has products: nothing was deleted."}
+CATEGORY_LIST_PARAMETERS = [
+    OpenApiParameter(
+        "parent",
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                {"type": "string", "enum": [ROOTS]},
+            ]
+        },
+        description="The children of this category (by id), or `null` for the roots.",
+    ),
+    OpenApiParameter(
+        "slug",
+        {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
+        description="The category with this slug (any letter case).",
+    ),
+]
+IN_USE = {409: "The category still has products or subcategories: nothing was deleted."}
 
 
 def history_operation(noun: str) -> dict:
@@ -77,11 +115,27 @@ def history_operation(noun: str) -> dict:
 class CategoryViewSet(CatalogViewSet):
     resource = CATEGORY
     serializer_class = CategorySerializer
+    filterset_class = CategoryFilter
     ordering_fields = CATEGORY.ordering_fields
     ordering = ["name"]
     error_responses = {"destroy": IN_USE}
     openapi = {
-        "list": {"summary": "List categories", "description": "Ordered by name."},
+        "list": {
+            "summary": "List categories",
+            "description": (
+                "Ordered by name. `parent` narrows to one category's children (`null`: the "
+                "roots), `slug` to one category."
+            ),
+            "parameters": CATEGORY_LIST_PARAMETERS,
+        },
+        "tree": {
+            "summary": "Read the category tree",
+            "description": (
+                "Every category, nested: the roots, each with its `children`, all by name. "
+                "`product_count` takes in the categories below, as everywhere."
+            ),
+            "responses": CategoryTreeSerializer(many=True),
+        },
         "retrieve": {
             "summary": "Read a category",
             "description": "Open to anyone, with the number of products in it.",
@@ -112,20 +166,26 @@ class CategoryViewSet(CatalogViewSet):
             "summary": "Delete a category",
             "description": (
                 "Needs `products.delete_category`. "
-                "Refused with 409 while the category has products."
+                "Refused with 409 while the category has products or subcategories."
             ),
         },
         "history": history_operation("category"),
     }
 
     def get_queryset(self):
-        return Category.objects.with_product_count()
+        return Category.objects.for_api()
+
+    @action(detail=False, pagination_class=None, filter_backends=[], filterset_class=None)
+    def tree(self, request):
+        return self._conditional(request, render(Category.objects.tree()))
 
     def perform_destroy(self, instance):
         try:
             super().perform_destroy(instance)
-        except ProtectedError as exc:
+        except ProtectedError as exc:  # products: `Product.category` is PROTECT
             raise Conflict(CATEGORY_HAS_PRODUCTS) from exc
+        except RestrictedError as exc:  # subcategories: `Category.parent` is RESTRICT
+            raise Conflict(CATEGORY_HAS_CHILDREN) from exc
 
 
 class ProductViewSet(CatalogViewSet):

@@ -232,8 +232,6 @@ class CatalogViewSet(viewsets.ModelViewSet):
 
     # --- writes ---------------------------------------------------------------------------------
 
-    create = idempotent(viewsets.ModelViewSet.create)
-
     def get_object(self):
         """For a write (inside its transaction): lock the row first, then read it, then check
         If-Match against the ETag a GET would give now (412 if the client's copy is stale).
@@ -242,13 +240,26 @@ class CatalogViewSet(viewsets.ModelViewSet):
         if self.request.method in SAFE_METHODS:
             return super().get_object()
         model = self.get_queryset().model
-        lock = model.objects.select_for_update().filter(pk=self.kwargs[self.lookup_field])
+        # The lock the write itself takes: a change `FOR NO KEY UPDATE`, which lets another
+        # transaction's foreign-key check on this row through (a category moved under this
+        # one), a delete `FOR UPDATE`.
+        no_key = self.request.method != "DELETE"
+        lock = model.objects.select_for_update(no_key=no_key).filter(
+            pk=self.kwargs[self.lookup_field]
+        )
         list(lock.values_list("pk", flat=True))
         instance = super().get_object()
         if "If-Match" in self.request.headers:
             current = render(self.resource.represent(self._object_row()))
             require_match(self.request, etag_for(current))
         return instance
+
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        """In one transaction with its checks, as updates are: a check may lock what it
+        read (the category tree) until the row is written."""
+        with transaction.atomic():
+            return super().create(request, *args, **kwargs)
 
     def update(self, request, *args, **kwargs):
         with transaction.atomic():

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from products.bulk.rules import category_columns, product_columns
 from products.models import Category, Product
+from products.resources import CATEGORY, PRODUCT
 
 # The columns import_catalog reads, in its order.
 CATEGORY_HEADER = list(category_columns())
@@ -17,8 +18,8 @@ CHUNK = 5000
 
 
 def export_catalog(*, categories_path: str, products_path: str) -> tuple[int, int]:
-    categories = Category.objects.order_by("id").values_list(*CATEGORY_HEADER)
-    products = Product.objects.order_by("id").values_list(*PRODUCT_HEADER)
+    categories = Category.objects.order_by("id").values_list(*CATEGORY.csv_sources)
+    products = Product.objects.order_by("id").values_list(*PRODUCT.csv_sources)
     return (
         _write(categories_path, CATEGORY_HEADER, categories),
         _write(products_path, PRODUCT_HEADER, products),

@@ -17,10 +17,11 @@ from backend.change_context import VIA_IMPORT, changes_via
 from products.bulk.csvfiles import CsvRow, read_rows
 from products.bulk.rules import CellError, category_columns, product_columns, slug_for
 from products.bulk.staging import Staging
-from products.models import Category, Product, search_index
+from products.models import Category, Product, lock_the_tree, search_index, tree_problems
 from products.resources import PRODUCT
 
 BULK_LOAD_MIN_ROWS = 10_000
+PARENT = "parent_slug"
 
 
 class ImportFailed(Exception):
@@ -150,6 +151,25 @@ def _check_categories(rows: list[CategoryRow], path: str, errors: list[str]) -> 
             f"{path}:{row.line}: {problem}"
             for problem in _category_clashes(row.values, existing, by_name, by_id, file_slugs)
         )
+    errors.extend(_parent_problems(rows, path, {*file_slugs, *existing}))
+
+
+def _parent_problems(rows: list[CategoryRow], path: str, slugs: set[str]) -> Iterator[str]:
+    """Each `parent_slug` names a category of the file or the database, and the tree the
+    import leaves (the database's, with the file's parents put in) has no cycle and is at
+    most MAX_DEPTH deep. A row without the column keeps its category's parent."""
+    moved = {row.values["slug"]: row for row in rows if PARENT in row.values}
+    named = {slug: row.values[PARENT] for slug, row in moved.items()}
+    unknown = {slug for slug, parent in named.items() if parent and parent not in slugs}
+    for slug in sorted(unknown):
+        message = f"no category '{named[slug]}' in the file or the database"
+        yield f"{path}:{moved[slug].line}: {PARENT}: {message}"
+    lock_the_tree()
+    parents = dict(Category.objects.values_list("slug", "parent__slug"))
+    parents |= {row.values["slug"]: None for row in rows if row.values["slug"] not in parents}
+    parents |= {slug: parent for slug, parent in named.items() if slug not in unknown}
+    for slug, problem in tree_problems(parents, set(moved) - unknown).items():
+        yield f"{path}:{moved[slug].line}: {PARENT}: {problem}"
 
 
 def _category_keys(values: dict):
@@ -238,12 +258,23 @@ def _apply_categories(rows: list[CategoryRow], result: ImportResult) -> dict[int
     _move_sequences_past_ids()
     for row in without_ids:
         _apply_category(row, result, ids)
+    _apply_parents(rows)
     return ids
+
+
+def _apply_parents(rows: list[CategoryRow]) -> None:
+    """Once every category of the file exists, so a parent may come after its children."""
+    moved = {row.values["slug"]: row.values[PARENT] for row in rows if PARENT in row.values}
+    named = Category.objects.filter(slug__in={*moved, *moved.values()})
+    ids = dict(named.values_list("slug", "pk"))
+    for slug, parent in moved.items():
+        Category.objects.filter(pk=ids[slug]).update(parent_id=ids.get(parent))
 
 
 def _apply_category(row: CategoryRow, result: ImportResult, ids: dict[int, int]) -> None:
     values = dict(row.values)
     file_id = values.pop("id", None)
+    values.pop(PARENT, None)  # set by `_apply_parents`
     category = Category.objects.filter(slug=values["slug"]).first()
     if category is None:
         category = Category.objects.create(id=file_id, **values)

@@ -115,17 +115,24 @@ PARSERS = [  # by model field class, the first that matches
 
 def columns_of(resource: Resource) -> dict[str, Column]:
     """The resource's CSV columns (`resources.Resource.csv_fields`), each parsed as its model
-    field's type and checked with the model field's validators."""
+    field's type and checked with the model field's validators; a relation written as a
+    natural key (`parent_slug`), as the key's field."""
     return {
         name: Column(
             name,
-            None if model_field.is_relation or model_field.primary_key else model_field,
-            _parser(model_field),
+            _checked_field(model_field, resource.csv_key_fields.get(name)),
+            _parser(resource.csv_key_fields.get(name, model_field)),
             required=resource.csv_value_required(model_field),
             in_every_file=resource.csv_column_required(model_field),
         )
         for name, model_field in resource.csv_fields
     }
+
+
+def _checked_field(model_field: models.Field, key_field: models.Field | None):
+    if key_field is not None:
+        return key_field
+    return None if model_field.is_relation or model_field.primary_key else model_field
 
 
 def _parser(model_field: models.Field) -> Callable[[str], Any]:

@@ -61,6 +61,7 @@ def test_product_filters_form_labels_every_filter_in_plain_text(as_staff):
     labels = [html.unescape(label) for label in re.findall(r"<label[^>]*>(.*?):?</label>", form)]
     assert [label.rstrip(":") for label in labels] == [
         "Category",
+        "Category slug",
         "Lowest price",
         "Highest price",
         "In stock",

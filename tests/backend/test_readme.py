@@ -301,13 +301,13 @@ def test_export_and_import_round_trip_the_demo_catalog(after_make_run):
 
     exported = run(export, environment, cwd=work)
     assert exported.returncode == 0, exported.stderr
-    assert len((work / "categories.csv").read_text().splitlines()) == 1 + 12
+    assert len((work / "categories.csv").read_text().splitlines()) == 1 + 16
     assert len((work / "products.csv").read_text().splitlines()) == 1 + 300
 
     for variant, verb in [(" --dry-run", "would be"), ("", "were")]:
         loaded = run(load.replace(" [--dry-run]", variant), environment, cwd=work)
         assert loaded.returncode == 0, loaded.stderr
-        assert "Categories: 0 created, 12 updated. Products: 0 created, 300 updated." in (
+        assert "Categories: 0 created, 16 updated. Products: 0 created, 300 updated." in (
             loaded.stdout
         )
         assert f"(These {verb} written;" in loaded.stdout

@@ -138,7 +138,7 @@ def test_exactly_the_operations_anyone_may_call_need_no_credentials(generated):
         f"GET /api/v1/{resource}/{suffix}"
         for resource in ("categories", "products")
         for suffix in ("", "{id}/")
-    } | {"GET /api/v1/products/facets/"}
+    } | {"GET /api/v1/products/facets/", "GET /api/v1/categories/tree/"}
     auth = {name for name, _ in operations_of(generated) if name.startswith("POST /api/v1/auth/")}
     auth.discard("POST /api/v1/auth/logout-all/")
 

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from products.models import Category, Product
+from products.models import PARENT_CYCLE, PATH_SEPARATOR, Category, Product
 from tests.factories import grant, make_category, make_product, make_user
 
 PRODUCT_CHANGELIST_URL = "/admin/products/product/"
@@ -316,3 +316,75 @@ def test_a_non_staff_user_cannot_run_actions_even_with_permissions(client):
     assert response["Location"].startswith(ADMIN_LOGIN_URL)
     product.refresh_from_db()
     assert product.is_active is True
+
+
+def garden_tree() -> dict[str, Category]:
+    home = make_category(name="Home")
+    garden = make_category(name="Garden", parent=home)
+    return {
+        "home": home,
+        "garden": garden,
+        "tools": make_category(name="Tools", parent=garden),
+        "toys": make_category(name="Toys"),
+    }
+
+
+def test_category_changelist_shows_each_categorys_path_in_the_tree(admin_client):
+    garden_tree()
+
+    response = admin_client.get(CATEGORY_CHANGELIST_URL)
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert category_row_cells(content, f"Home{PATH_SEPARATOR}Garden{PATH_SEPARATOR}Tools")
+    assert category_row_cells(content, f"Home{PATH_SEPARATOR}Garden")
+    assert category_row_cells(content, "Toys")
+
+
+def listed_categories(response) -> list[str]:
+    assert response.status_code == 200
+    return sorted(category.name for category in response.context["cl"].result_list)
+
+
+def test_category_changelist_filters_by_parent_and_by_roots(admin_client):
+    tree = garden_tree()
+
+    children = admin_client.get(CATEGORY_CHANGELIST_URL, {"parent": tree["home"].pk})
+    roots = admin_client.get(CATEGORY_CHANGELIST_URL, {"parent": "null"})
+
+    assert listed_categories(children) == ["Garden"]
+    assert listed_categories(roots) == ["Home", "Toys"]
+    assert f"Home{PATH_SEPARATOR}Garden" in children.content.decode()  # a choice of the filter
+
+
+def test_category_changelist_cost_does_not_grow_with_the_depth(admin_client):
+    for _ in range(3):
+        make_category()
+    changelist_queries(admin_client, CATEGORY_CHANGELIST_URL)  # warm per-process caches
+    flat = changelist_queries(admin_client, CATEGORY_CHANGELIST_URL)
+
+    parent = None
+    for level in range(6):
+        parent = make_category(name=f"Level {level}", parent=parent)
+    deep = changelist_queries(admin_client, CATEGORY_CHANGELIST_URL)
+
+    assert len(deep) == len(flat), "\n".join(deep)
+
+
+def test_category_change_form_refuses_a_parent_below_the_category(admin_client):
+    tree = garden_tree()
+    change_url = f"{CATEGORY_CHANGELIST_URL}{tree['garden'].pk}/change/"
+
+    response = admin_client.post(
+        change_url,
+        {
+            "name": "Garden",
+            "slug": tree["garden"].slug,
+            "description": "",
+            "parent": tree["tools"].pk,
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"parent": [PARENT_CYCLE]}
+    assert Category.objects.get(pk=tree["garden"].pk).parent == tree["home"]

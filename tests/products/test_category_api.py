@@ -95,6 +95,8 @@ def test_detail_is_the_exact_representation(api_client):
         "name": "Lighting",
         "slug": "lighting",
         "description": "Lamps and bulbs.",
+        "parent": None,
+        "ancestors": [],
         "product_count": 0,
     }
 
@@ -138,6 +140,8 @@ def test_create_with_a_slug_keeps_it(editor_client):
         "name": "Garden",
         "slug": "outdoors",
         "description": "",
+        "parent": None,
+        "ancestors": [],
         "product_count": 0,
     }
     assert category.slug == "outdoors"

@@ -688,7 +688,7 @@ def test_dry_run_leaves_the_next_ids_where_they_were(tmp_path, shop):
 
 def test_export_writes_the_documented_columns_and_formats(tmp_path):
     lamps = make_category(name='Lamps, "bright"', slug="lamps", description="Warm\nlight")
-    bare = make_category(name="Bare", slug="bare", description="")
+    bare = make_category(name="Bare", slug="bare", description="", parent=lamps)
     say = make_product(
         name='Say "hi", world',
         sku="SAY-1",
@@ -715,13 +715,13 @@ def test_export_writes_the_documented_columns_and_formats(tmp_path):
     category_data, product_data = run_export(tmp_path)
 
     category_text, product_text = category_data.decode("utf-8"), product_data.decode("utf-8")
-    assert category_text.splitlines()[0] == "id,name,slug,description"
+    assert category_text.splitlines()[0] == "id,name,slug,description,parent_slug"
     assert product_text.splitlines()[0] == PRODUCT_HEADER
     category_rows, product_rows = parse_csv(category_data), parse_csv(product_data)
     assert len(category_rows) == 3
     assert {row[0]: row for row in category_rows[1:]} == {
-        str(lamps.pk): [str(lamps.pk), 'Lamps, "bright"', "lamps", "Warm\nlight"],
-        str(bare.pk): [str(bare.pk), "Bare", "bare", ""],
+        str(lamps.pk): [str(lamps.pk), 'Lamps, "bright"', "lamps", "Warm\nlight", ""],
+        str(bare.pk): [str(bare.pk), "Bare", "bare", "", "lamps"],
     }
     assert len(product_rows) == 3
     assert {row[0]: row for row in product_rows[1:]} == {

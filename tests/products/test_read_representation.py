@@ -89,21 +89,29 @@ CATEGORY_VARIANTS = {
     "with products on sale": [True, True],
     "with inactive products only": [False],
     "with both": [True, False, True],
+    "in a tree": [True],
 }
 
 
 @pytest.mark.parametrize("variant", list(CATEGORY_VARIANTS))
 def test_a_category_row_is_represented_as_the_serializer_represents_the_category(variant):
-    category = make_category(description="Things that glow." if variant == "with both" else "")
+    parent = make_category(parent=make_category()) if variant == "in a tree" else None
+    category = make_category(
+        description="Things that glow." if variant == "with both" else "", parent=parent
+    )
     for is_active in CATEGORY_VARIANTS[variant]:
         make_product(category=category, is_active=is_active)
+    make_product(category=make_category(parent=category), is_active=variant == "in a tree")
     make_product(category=make_category())
 
-    row = CATEGORY.rows(Category.objects.with_product_count()).get(pk=category.pk)
-    expected = CategorySerializer(Category.objects.with_product_count().get(pk=category.pk)).data
+    row = CATEGORY.rows(Category.objects.for_api()).get(pk=category.pk)
+    expected = CategorySerializer(Category.objects.for_api().get(pk=category.pk)).data
 
     assert typed(CATEGORY.represent(row)) == typed(expected)
-    assert expected["product_count"] == CATEGORY_VARIANTS[variant].count(True)
+    assert expected["product_count"] == CATEGORY_VARIANTS[variant].count(True) + (
+        variant == "in a tree"
+    )
+    assert len(expected["ancestors"]) == (2 if variant == "in a tree" else 0)
 
 
 # --- Lists and details agree --------------------------------------------------------------------

@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from products.models import Category, Product
 
-DEMO_CATEGORIES = 12
+DEMO_CATEGORIES = 16
 
 
 def seed(*args, **options) -> None:
@@ -23,12 +23,20 @@ def snapshot() -> list[tuple]:
     )
 
 
-def test_seed_creates_12_categories_and_the_products_asked_for():
+def test_seed_creates_16_categories_and_the_products_asked_for():
     seed(products=50)
 
     assert Category.objects.count() == DEMO_CATEGORIES
     assert Product.objects.count() == 50
     assert not Product.objects.filter(category=None).exists()
+
+
+def test_the_demo_categories_form_a_tree_three_levels_deep():
+    seed(products=50)
+
+    knives = Category.objects.get(slug="knives")
+    assert [category.slug for category in knives.ancestor_chain()] == ["kitchen", "cookware"]
+    assert Category.objects.filter(parent=None).count() == 12
 
 
 def test_seeded_rows_obey_the_catalog_rules():

@@ -239,7 +239,7 @@ export interface paths {
         };
         /**
          * List categories
-         * @description Ordered by name.
+         * @description Ordered by name. `parent` narrows to one category's children (`null`: the roots), `slug` to one category.
          */
         get: operations["categories_list"];
         put?: never;
@@ -274,7 +274,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a category
-         * @description Needs `products.delete_category`. Refused with 409 while the category has products.
+         * @description Needs `products.delete_category`. Refused with 409 while the category has products or subcategories.
          */
         delete: operations["categories_destroy"];
         options?: never;
@@ -298,6 +298,26 @@ export interface paths {
          * @description Needs staff status and `products.change_category`; to anyone else the history is 404, as is that of a category that no longer exists. Every write is recorded, whichever way it came (the API, the admin, an import, a script): when, by whom, how, under which request id, and each field it changed as `[old, new]`. Newest first.
          */
         get: operations["categories_history_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/categories/tree/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the category tree
+         * @description Every category, nested: the roots, each with its `children`, all by name. `product_count` takes in the categories below, as everywhere.
+         */
+        get: operations["categories_tree_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -601,22 +621,49 @@ export interface components {
             id: number;
             username: string;
         };
-        /** @description A category of products. Names and slugs are unique whatever the letter case. */
+        Ancestor: {
+            readonly id: number;
+            readonly name: string;
+            readonly slug: string;
+        };
+        /**
+         * @description A category of products, in a tree at most 8 levels deep. Names and slugs are unique
+         *     whatever the letter case.
+         */
         Category: {
             readonly id: number;
             name: string;
             /** @description Made from the name when not given; lower case. */
             slug: string;
             description: string;
-            /** @description How many of its products are on sale (active). */
+            /** @description The category above this one (id), or null for a root. */
+            parent: number | null;
+            /** @description The categories above this one, from the root. */
+            readonly ancestors: components["schemas"]["Ancestor"][];
+            /** @description How many products are on sale (active) in it and every category below it. */
             readonly product_count: number;
         };
-        /** @description A category of products. Names and slugs are unique whatever the letter case. */
+        /**
+         * @description A category of products, in a tree at most 8 levels deep. Names and slugs are unique
+         *     whatever the letter case.
+         */
         CategoryRequest: {
             name: string;
             /** @description Made from the name when not given; lower case. */
             slug?: string;
             description?: string;
+            /** @description The category above this one (id), or null for a root. */
+            parent?: number | null;
+        };
+        /** @description A category in the tree, with the categories right below it. */
+        CategoryTree: {
+            id: number;
+            name: string;
+            slug: string;
+            /** @description Products on sale in it and every category below it. */
+            product_count: number;
+            /** @description The categories right below it, by name. */
+            children: components["schemas"]["CategoryTree"][];
         };
         /** @description A code from the app or a recovery code: exactly one. */
         ChallengeAnswerRequest: {
@@ -788,12 +835,17 @@ export interface components {
             /** @description The account's email address. */
             email: string;
         };
-        /** @description A category of products. Names and slugs are unique whatever the letter case. */
+        /**
+         * @description A category of products, in a tree at most 8 levels deep. Names and slugs are unique
+         *     whatever the letter case.
+         */
         PatchedCategoryRequest: {
             name?: string;
             /** @description Made from the name when not given; lower case. */
             slug?: string;
             description?: string;
+            /** @description The category above this one (id), or null for a root. */
+            parent?: number | null;
         };
         /**
          * @description A product. `price` is a decimal string with two places; `sku` is unique whatever the
@@ -2126,6 +2178,10 @@ export interface operations {
                 page?: number;
                 /** @description Results per page: default 20, at most 100 (larger is capped). */
                 page_size?: number;
+                /** @description The children of this category (by id), or `null` for the roots. */
+                parent?: number | "null";
+                /** @description The category with this slug (any letter case). */
+                slug?: string;
             };
             header?: {
                 /** @description An ETag from an earlier answer: 304 with no body if it is still current. */
@@ -2651,7 +2707,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The category still has products: nothing was deleted. */
+            /** @description The category still has products or subcategories: nothing was deleted. */
             409: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
@@ -2944,11 +3000,96 @@ export interface operations {
             };
         };
     };
+    categories_tree_list: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag from an earlier answer: 304 with no body if it is still current. */
+                "If-None-Match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Strong validator of this representation; send it back in If-None-Match. */
+                    ETag?: string;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CategoryTree"][];
+                };
+            };
+            /** @description Not modified: the ETag in If-None-Match is current (no body). */
+            304: {
+                headers: {
+                    /** @description Strong validator of this representation; send it back in If-None-Match. */
+                    ETag?: string;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated, or the credentials or token are invalid or expired. */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but not allowed to do this. */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     products_list: {
         parameters: {
             query?: {
-                /** @description Category id; repeat for several (`category=1&category=4`). */
+                /** @description Category id: its products and those of every category below it; repeat for several (`category=1&category=4`). */
                 category?: number[];
+                /** @description Category slug, as `category` does by id; repeat for several. A slug no category has matches nothing (an empty list, not an error). */
+                category_slug?: string[];
                 /** @description ISO 8601 date or date-time, inclusive (a bare date starts at its midnight, UTC). */
                 created_after?: string;
                 /** @description ISO 8601 date or date-time, inclusive (a bare date takes in the whole day, UTC). */
@@ -3787,8 +3928,10 @@ export interface operations {
     products_facets_retrieve: {
         parameters: {
             query?: {
-                /** @description Category id; repeat for several (`category=1&category=4`). */
+                /** @description Category id: its products and those of every category below it; repeat for several (`category=1&category=4`). */
                 category?: number[];
+                /** @description Category slug, as `category` does by id; repeat for several. A slug no category has matches nothing (an empty list, not an error). */
+                category_slug?: string[];
                 /** @description ISO 8601 date or date-time, inclusive (a bare date starts at its midnight, UTC). */
                 created_after?: string;
                 /** @description ISO 8601 date or date-time, inclusive (a bare date takes in the whole day, UTC). */

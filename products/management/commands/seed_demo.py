@@ -29,6 +29,12 @@ CATEGORIES = [
     ("Tools", "Hand tools and workshop supplies."),
     ("Decor", "Frames, vases and wall art."),
 ]
+SUBCATEGORIES = [  # (name, description, the parent's slug): a tree three levels deep
+    ("Cookware", "Pots, pans and roasting tins.", "kitchen"),
+    ("Knives", "Chef's knives, sharpeners and blocks.", "cookware"),
+    ("Planters", "Pots and troughs for plants.", "garden"),
+    ("Lamps", "Table, floor and desk lamps.", "lighting"),
+]
 ADJECTIVES = [
     "Rustic", "Modern", "Classic", "Compact", "Sturdy", "Elegant", "Vintage", "Nordic",
     "Handmade", "Minimal", "Deluxe", "Everyday",
@@ -42,7 +48,8 @@ NOUNS = [
 
 class Command(BaseCommand):
     help = (
-        "Fill a deterministic demo catalog: 12 categories and N products with DEMO-… SKUs. "
+        "Fill a deterministic demo catalog: 16 categories (12 at the top, a tree three levels "
+        "deep) and N products with DEMO-… SKUs. "
         "Does nothing when the demo products are already there, unless --reset."
     )
 
@@ -68,13 +75,15 @@ class Command(BaseCommand):
         )
 
     def _categories(self) -> list[Category]:
-        categories = []
-        for name, description in CATEGORIES:
+        by_slug = {}
+        rows = [(*row, None) for row in CATEGORIES] + SUBCATEGORIES
+        for name, description, parent in rows:
             category, _ = Category.objects.update_or_create(
-                slug=name.lower(), defaults={"name": name, "description": description}
+                slug=name.lower(),
+                defaults={"name": name, "description": description, "parent": by_slug.get(parent)},
             )
-            categories.append(category)
-        return categories
+            by_slug[category.slug] = category
+        return list(by_slug.values())
 
     def _products(self, total: int, categories: list[Category], options) -> int:
         rng = random.Random(options["seed"])
