@@ -17,6 +17,7 @@ from functools import cached_property
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
+from products import images
 from products.models import Category, Product
 
 
@@ -32,6 +33,11 @@ class Field:
     list_editable: bool = False
     source: str | None = None  # the `.values()` name, when not the field's own
     compute: Callable[[dict], object] | None = None  # from a row, for a value no column holds
+    # Rows of another table shown beside each row: `load(rows)` puts them on a whole page of
+    # rows (or one) in one query; then `compute` reads them off the row.
+    load: Callable[[list[dict]], None] | None = None
+    in_list: bool = True  # shown in lists (False: in details only)
+    in_detail: bool = True  # shown in details and write responses (False: in lists only)
 
 
 class Resource:
@@ -50,7 +56,12 @@ class Resource:
 
     @cached_property
     def api_fields(self) -> list[str]:
-        return [field.name for field in self.fields]
+        """What a detail (and a write's response) shows."""
+        return [field.name for field in self.fields if field.in_detail]
+
+    @cached_property
+    def list_api_fields(self) -> list[str]:
+        return [field.name for field in self.fields if field.in_list]
 
     @cached_property
     def read_only_fields(self) -> list[str]:
@@ -89,8 +100,12 @@ class Resource:
         return field.name
 
     @cached_property
-    def _readers(self) -> list[tuple[str, Callable[[dict], object]]]:
-        return [(field.name, self._reader(field)) for field in self.fields]
+    def _detail_readers(self) -> list[tuple[Field, Callable[[dict], object]]]:
+        return [(field, self._reader(field)) for field in self.fields if field.in_detail]
+
+    @cached_property
+    def _list_readers(self) -> list[tuple[Field, Callable[[dict], object]]]:
+        return [(field, self._reader(field)) for field in self.fields if field.in_list]
 
     def _reader(self, field: Field) -> Callable[[dict], object]:
         if field.compute is not None:
@@ -109,7 +124,18 @@ class Resource:
     def represent(self, row: dict) -> dict:
         """What the serializer would show for the object `row` (a `.values(*row_names)` row)
         stands for, without model instances or DRF's per-field work."""
-        return {name: read(row) for name, read in self._readers}
+        return self._represent([row], self._detail_readers)[0]
+
+    def represent_list(self, rows: list[dict]) -> list[dict]:
+        """A page of rows as a list shows them: related rows read for the whole page at once."""
+        return self._represent(rows, self._list_readers)
+
+    @staticmethod
+    def _represent(rows: list[dict], readers) -> list[dict]:
+        for field, _ in readers:
+            if field.load is not None:
+                field.load(rows)
+        return [{field.name: read(row) for field, read in readers} for row in rows]
 
     # --- CSV files --------------------------------------------------------------------------
 
@@ -194,6 +220,24 @@ PRODUCT = Resource(
         ),
         Field("created_at", read_only=True, orderable=True),
         Field("updated_at", read_only=True),
+        Field(
+            "images",
+            read_only=True,
+            exported=False,
+            listed=False,
+            in_list=False,
+            load=images.attach_images,
+            compute=lambda row: row["images"],
+        ),
+        Field(
+            "image",
+            read_only=True,
+            exported=False,
+            listed=False,
+            in_detail=False,
+            load=images.attach_first_image,
+            compute=lambda row: row["image"],
+        ),
     ],
     natural_key="sku",
 )
