@@ -159,7 +159,7 @@ def _for_webp(image: Image.Image) -> Image.Image:
 
 def _encoded(image: Image.Image, **options) -> IO[bytes]:
     """Written to a temporary file (memory up to 1 MiB, disk past it)."""
-    output = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)
+    output = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (returned open)
     image.save(output, **options)
     output.seek(0)
     return output
@@ -248,18 +248,15 @@ def attach_images(products: list[dict]) -> None:
         row["images"] = by_product[row["id"]]
 
 
-def attach_first_image(products: list[dict]) -> None:
-    """`image` on each product row: its first image's renditions, or None, in one query that
-    reads only those first images (through the product-position index)."""
-    if not products:
-        return
-    first = ProductImage.objects.filter(product_id=OuterRef("product_id")).order_by(
-        "position", "id"
-    )
-    ids = [row["id"] for row in products]
-    found = ProductImage.objects.filter(
-        product_id__in=ids, pk=Subquery(first.values("pk")[:1])
-    ).values(*VALUES)
-    by_product = {image["product_id"]: renditions(image) for image in found}
-    for row in products:
-        row["image"] = by_product.get(row["id"])
+def first_image_columns() -> dict[str, Subquery]:
+    """What a product row of a list needs for `image`: its first image's rendition names, each
+    looked up in the same statement as the row (through the product-position index)."""
+    first = ProductImage.objects.filter(product=OuterRef("pk")).order_by("position", "id")
+    return {f"image_{name}": Subquery(first.values(name)[:1]) for name in RENDITIONS}
+
+
+def first_renditions(row: dict) -> dict | None:
+    """`image` of a product row with `first_image_columns()`: None when it has no image."""
+    if row["image_thumb"] is None:
+        return None
+    return {name: default_storage.url(row[f"image_{name}"]) for name in RENDITIONS}

@@ -36,6 +36,9 @@ class Field:
     # Rows of another table shown beside each row: `load(rows)` puts them on a whole page of
     # rows (or one) in one query; then `compute` reads them off the row.
     load: Callable[[list[dict]], None] | None = None
+    # Or values the row's own statement selects beside its columns (`{name: expression}`):
+    # for a value from another table that costs no query of its own.
+    columns: Callable[[], dict] | None = None
     in_list: bool = True  # shown in lists (False: in details only)
     in_detail: bool = True  # shown in details and write responses (False: in lists only)
 
@@ -65,7 +68,7 @@ class Resource:
 
     @cached_property
     def read_only_fields(self) -> list[str]:
-        return [field.name for field in self.fields if field.read_only]
+        return [field.name for field in self.fields if field.read_only and field.in_detail]
 
     @cached_property
     def ordering_fields(self) -> list[str]:
@@ -119,7 +122,16 @@ class Resource:
         return lambda row: row[name]
 
     def rows(self, queryset: models.QuerySet) -> models.QuerySet:
+        """Rows for a detail."""
         return queryset.values(*self.row_names)
+
+    def list_rows(self, queryset: models.QuerySet) -> models.QuerySet:
+        """Rows for a list: with the extra columns list fields select."""
+        columns = {}
+        for field in self.fields:
+            if field.in_list and field.columns is not None:
+                columns |= field.columns()
+        return queryset.values(*self.row_names, **columns)
 
     def represent(self, row: dict) -> dict:
         """What the serializer would show for the object `row` (a `.values(*row_names)` row)
@@ -235,8 +247,8 @@ PRODUCT = Resource(
             exported=False,
             listed=False,
             in_detail=False,
-            load=images.attach_first_image,
-            compute=lambda row: row["image"],
+            columns=images.first_image_columns,
+            compute=images.first_renditions,
         ),
     ],
     natural_key="sku",

@@ -2,8 +2,8 @@
 
 import itertools
 
-from django.utils.text import slugify
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.text import slugify
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import get_error_detail

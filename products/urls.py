@@ -16,9 +16,7 @@ images = [
     ),
     path(
         "products/<int:product_pk>/images/<int:pk>/",
-        views.ProductImageDetailViewSet.as_view(
-            {"patch": "partial_update", "delete": "destroy"}
-        ),
+        views.ProductImageDetailViewSet.as_view({"patch": "partial_update", "delete": "destroy"}),
         name="product-image-detail",
     ),
 ]

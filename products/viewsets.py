@@ -116,7 +116,7 @@ class CatalogViewSet(viewsets.ModelViewSet):
             return super().list(request, *args, **kwargs)
         visible = self.get_queryset()
         matching = self.filter_queryset(visible)
-        rows = ListRows(matching, visible, self.resource.rows, self._list_entries(matching))
+        rows = ListRows(matching, visible, self.resource.list_rows, self._list_entries(matching))
         page = self.paginate_queryset(rows)
         return self._conditional(
             request, self._paginated(rows.render(page, self.resource.represent_list))

@@ -31,3 +31,19 @@ def image_bytes(
 
 def upload(content: bytes, name: str = "picture.jpg") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type="application/octet-stream")
+
+
+def as_listed(detail: dict) -> dict:
+    """A product's detail body as a list shows the product: its first image's renditions
+    (`image`) instead of every image."""
+    listed = {name: value for name, value in detail.items() if name != "images"}
+    return listed | {"image": detail["images"][0]["renditions"] if detail["images"] else None}
+
+
+# The image inline's management form, empty: what the admin's product form posts with no image.
+NO_IMAGE_FORMS = {
+    "images-TOTAL_FORMS": "0",
+    "images-INITIAL_FORMS": "0",
+    "images-MIN_NUM_FORMS": "0",
+    "images-MAX_NUM_FORMS": "1000",
+}

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from products.models import Category, Product
 from tests.factories import grant, make_category, make_product, make_user
+from tests.products.images import NO_IMAGE_FORMS
 
 PRODUCT_CHANGELIST_URL = "/admin/products/product/"
 PRODUCT_ADD_URL = "/admin/products/product/add/"
@@ -48,16 +49,20 @@ def changelist_queries(client, url: str) -> list[str]:
 
 
 def product_form(**overrides) -> dict:
-    return {
-        "name": "Copper Kettle",
-        "sku": "KTL-copper",
-        "description": "Whistles.",
-        "category": "",
-        "price": "39.90",
-        "stock": "12",
-        "is_active": "on",
-        "_save": "Save",
-    } | overrides
+    return (
+        {
+            "name": "Copper Kettle",
+            "sku": "KTL-copper",
+            "description": "Whistles.",
+            "category": "",
+            "price": "39.90",
+            "stock": "12",
+            "is_active": "on",
+            "_save": "Save",
+        }
+        | NO_IMAGE_FORMS
+        | overrides
+    )
 
 
 # --- Product changelist -------------------------------------------------------------------------

@@ -3,6 +3,7 @@ stored, how products show them, and who may change them."""
 
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
@@ -27,11 +28,7 @@ def post_image(client, product, content: bytes, name: str = "picture.jpg", **fie
 
 
 def stored_files() -> list[str]:
-    root = default_storage.location
-    found = []
-    for directory, _, files in __import__("os").walk(root):
-        found += [f"{directory}/{name}" for name in files]
-    return found
+    return [str(path) for path in Path(default_storage.location).rglob("*") if path.is_file()]
 
 
 def opened(url: str) -> Image.Image:
@@ -58,7 +55,12 @@ def test_an_upload_is_stored_with_webp_renditions(editor_client, image_format, e
     assert response.status_code == 201, response.content
     body = response.json()
     assert set(body) == {"id", "url", "width", "height", "alt", "position", "renditions"}
-    assert (body["width"], body["height"], body["alt"], body["position"]) == (2000, 1000, "Front", 0)
+    assert (body["width"], body["height"], body["alt"], body["position"]) == (
+        2000,
+        1000,
+        "Front",
+        0,
+    )
     assert body["url"].endswith(f".{extension}")
     assert opened(body["url"]).format == image_format
     sizes = {name: opened(url).size for name, url in body["renditions"].items()}
@@ -158,9 +160,7 @@ def test_a_body_past_the_upload_limit_is_a_413_and_nothing_is_stored(editor_clie
 
 
 def test_other_json_bodies_keep_their_one_mib_limit(editor_client):
-    response = editor_client.post(
-        PRODUCTS_URL, {"name": "x" * (2 * 1024 * 1024)}, format="json"
-    )
+    response = editor_client.post(PRODUCTS_URL, {"name": "x" * (2 * 1024 * 1024)}, format="json")
 
     assert response.status_code == 413
 
@@ -288,13 +288,13 @@ def test_a_list_shows_each_products_first_image_renditions_or_null(editor_client
     assert "images" not in rows[pictured.pk]
 
 
-def test_the_list_costs_count_page_and_one_query_for_images(
+def test_the_list_costs_a_count_and_a_page_with_images_or_without(
     editor_client, api_client, django_assert_num_queries
 ):
     for product in make_products(25):
         post_image(editor_client, product, image_bytes("PNG", (32, 32)))
 
-    with django_assert_num_queries(3):  # count, page, first images
+    with django_assert_num_queries(2):  # count, page (first images looked up in its statement)
         response = api_client.get(PRODUCTS_URL, {"page_size": 25})
 
     assert response.status_code == 200
