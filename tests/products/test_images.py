@@ -310,3 +310,85 @@ def test_an_image_write_changes_the_product_etag(editor_client, api_client):
 
     assert api_client.get(f"{PRODUCTS_URL}{product.pk}/")["ETag"] != before
     assert api_client.get(PRODUCTS_URL)["ETag"] != listed
+
+
+# --- the admin ---------------------------------------------------------------------------------
+
+
+def admin_form(product, content: bytes | None, **image_fields) -> dict:
+    """The product's change form, saved with one new image row."""
+    form = {
+        "name": product.name,
+        "sku": product.sku,
+        "description": product.description,
+        "category": "",
+        "price": str(product.price),
+        "stock": str(product.stock),
+        "is_active": "on",
+        "_save": "Save",
+        "images-TOTAL_FORMS": "1",
+        "images-INITIAL_FORMS": "0",
+        "images-MIN_NUM_FORMS": "0",
+        "images-MAX_NUM_FORMS": "1000",
+        "images-0-alt": image_fields.get("alt", ""),
+        "images-0-position": image_fields.get("position", "0"),
+    }
+    if content is not None:
+        form["images-0-upload"] = upload(content)
+    return form
+
+
+def admin_change_url(product) -> str:
+    return f"/admin/products/product/{product.pk}/change/"
+
+
+def test_the_admin_change_page_shows_the_images_with_thumbnails(admin_client, editor_client):
+    product = make_product()
+    image = post_image(editor_client, product, image_bytes(), alt="Front").json()
+
+    page = admin_client.get(admin_change_url(product))
+
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert f'<img src="{image["renditions"]["thumb"]}"' in content
+    assert 'value="Front"' in content
+
+
+def test_an_admin_upload_is_stored_as_the_api_stores_it(admin_client):
+    product = make_product()
+
+    response = admin_client.post(
+        admin_change_url(product),
+        admin_form(product, image_bytes("JPEG", (2000, 1000), orientation=ROTATED_90), alt="Top"),
+    )
+
+    assert response.status_code == 302
+    image = ProductImage.objects.get(product=product)
+    assert (image.width, image.height, image.alt) == (1000, 2000, "Top")
+    assert Image.open(image.thumb).size == (128, 256)
+    assert Image.open(image.medium).format == "WEBP"
+    assert not Image.open(image.file).getexif()
+    assert len(stored_files()) == 3
+
+
+@pytest.mark.parametrize("case", ["gif", "polyglot", "too many pixels"])
+def test_an_admin_upload_is_refused_as_the_api_refuses_it(admin_client, case):
+    content, problem = REFUSED[case]
+    product = make_product()
+
+    response = admin_client.post(admin_change_url(product), admin_form(product, content))
+
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][0].formset.errors
+    assert problem in str(errors)
+    assert not ProductImage.objects.exists()
+    assert stored_files() == []
+
+
+def test_an_admin_image_row_without_a_file_is_refused(admin_client):
+    product = make_product()
+
+    response = admin_client.post(admin_change_url(product), admin_form(product, None, alt="x"))
+
+    assert response.status_code == 200
+    assert not ProductImage.objects.exists()
