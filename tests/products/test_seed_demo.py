@@ -98,9 +98,7 @@ def test_seed_gives_the_first_products_a_picture_with_its_renditions():
     seed(products=20, pictures=12)
 
     pictured = Product.objects.filter(images__isnull=False).order_by("sku")
-    assert list(pictured.values_list("sku", flat=True)) == [
-        f"DEMO-{n:07d}" for n in range(1, 13)
-    ]
+    assert list(pictured.values_list("sku", flat=True)) == [f"DEMO-{n:07d}" for n in range(1, 13)]
     image = ProductImage.objects.order_by("product__sku").first()
     assert (image.width, image.height) == (800, 600)
     assert Image.open(image.thumb).size == (256, 192)
