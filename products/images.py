@@ -22,7 +22,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from products.models import Product, ProductImage
 
@@ -36,6 +36,10 @@ SAVE_OPTIONS = {
 }
 RENDITIONS = {"thumb": 256, "medium": 1024}
 RENDITION_OPTIONS = {"format": "WEBP", "quality": 80}
+# A large image is first shrunk by a whole factor (box averaging, cheap) to at most this many
+# times the rendition, then resampled: a 24-megapixel photo's 1024 px rendition then passes
+# through 1200 x 800 pixels rather than 1024 x 4000 (16 MiB) or 3000 x 2000.
+REDUCING_GAP = 1.0
 FILE_FIELDS = ("file", "thumb", "medium")
 KEPT_INFO = ("transparency",)  # what is picture, not metadata
 
@@ -70,16 +74,15 @@ def prepare(upload: IO[bytes]) -> PreparedImage:
     """The upload re-encoded with its renditions, or ValidationError naming what is wrong."""
     if upload.size > MAX_BYTES:
         raise ValidationError(TOO_MANY_BYTES, code="too_large")
-    image = _decoded(upload)
-    ImageOps.exif_transpose(image, in_place=True)
+    image = _upright(_decoded(upload))  # no reference kept here: `_upright` may let it go
     image.info = {key: image.info[key] for key in KEPT_INFO if key in image.info}
-    files = {"file": _encoded(image, **SAVE_OPTIONS[_format(image)])}
+    files = {"file": _encoded(image, **SAVE_OPTIONS[_save_format(image.format)])}
     files |= _renditions(image)
     return PreparedImage(FORMATS[image.format], image.width, image.height, files)
 
 
-def _format(image: Image.Image) -> str:
-    return "JPEG" if image.format == "MPO" else image.format
+def _save_format(image_format: str) -> str:
+    return "JPEG" if image_format == "MPO" else image_format
 
 
 def _decoded(upload: IO[bytes]) -> Image.Image:
@@ -116,6 +119,85 @@ def _open(upload: IO[bytes]) -> Image.Image:
     return image
 
 
+ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+BAND_ROWS = 256
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says (what ImageOps.exif_transpose does), without
+    holding two copies of a large image at once: its rows go to a temporary file band by band,
+    it is let go, and the turned image is built from the bands. A 24-megapixel photo is some
+    92 MiB decoded; both at once would be twice that. The caller must hold no other reference."""
+    method = ORIENTATIONS.get(image.getexif().get(ExifTags.Base.Orientation))
+    if method is None:
+        return image
+    image_format, info = image.format, dict(image.info)
+    if image.mode in ("P", "PA"):  # a palette: small, and pasting bands would lose it
+        turned = image.transpose(method)
+    else:
+        mode, size = image.mode, image.size
+        with tempfile.TemporaryFile() as spill:
+            bands = _spilled(image, spill)
+            del image  # the caller holds no other reference: its memory goes here
+            turned = _unspilled(spill, bands, mode, size, method)
+    turned.format, turned.info = image_format, info
+    return turned
+
+
+def _spilled(image: Image.Image, spill: IO[bytes]) -> list[tuple[int, int, int]]:
+    """The image's rows written to `spill` in bands: (first row, rows, bytes) of each."""
+    bands = []
+    for top in range(0, image.height, BAND_ROWS):
+        rows = image.crop((0, top, image.width, min(image.height, top + BAND_ROWS))).tobytes()
+        spill.write(rows)
+        bands.append((top, min(BAND_ROWS, image.height - top), len(rows)))
+    return bands
+
+
+def _unspilled(spill, bands, mode: str, size: tuple[int, int], method) -> Image.Image:
+    width, height = size
+    turned = Image.new(mode, (height, width) if method in TURNS else (width, height))
+    spill.seek(0)
+    for top, count, length in bands:
+        band = Image.frombytes(mode, (width, count), spill.read(length))
+        turned.paste(band.transpose(method), _turned_box(method, size, top, count))
+    return turned
+
+
+TURNS = {
+    Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.TRANSVERSE,
+}
+
+
+def _turned_box(method, size: tuple[int, int], top: int, rows: int) -> tuple[int, int]:
+    """Where the band of rows `top` to `top + rows` of a `size` image lands once turned (its
+    top-left corner)."""
+    width, height = size
+    corners = [(0, top), (width, top + rows)]
+    moved = {
+        Image.Transpose.FLIP_LEFT_RIGHT: lambda x, y: (width - x, y),
+        Image.Transpose.FLIP_TOP_BOTTOM: lambda x, y: (x, height - y),
+        Image.Transpose.ROTATE_180: lambda x, y: (width - x, height - y),
+        Image.Transpose.ROTATE_90: lambda x, y: (y, width - x),
+        Image.Transpose.ROTATE_270: lambda x, y: (height - y, x),
+        Image.Transpose.TRANSPOSE: lambda x, y: (y, x),
+        Image.Transpose.TRANSVERSE: lambda x, y: (height - y, width - x),
+    }[method]
+    points = [moved(x, y) for x, y in corners]
+    return min(x for x, _ in points), min(y for _, y in points)
+
+
 def _has_trailing_data(upload: IO[bytes], image_format: str) -> bool:
     """Whether anything follows the image's own end: the JPEG end-of-image marker, PNG's IEND
     chunk, or the length WebP's RIFF header gives. A decoder stops there and never looks
@@ -148,7 +230,7 @@ def _fitted(image: Image.Image, long_side: int) -> Image.Image:
     if scale >= 1:
         return image
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
 
 
 def _for_webp(image: Image.Image) -> Image.Image:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
-from PIL import Image
+from PIL import Image, ImageOps
 
 from products.images import MAX_BYTES
 from products.models import ProductImage
@@ -91,6 +91,25 @@ def test_the_exif_orientation_is_applied_and_no_metadata_is_kept(editor_client):
     turned = opened(body["url"]).convert("RGB")
     assert turned.getpixel((100, 20))[2] > 200  # the blue left half is now on top
     assert turned.getpixel((100, 380))[0] > 200
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_applied_as_pillow_applies_it(editor_client, orientation):
+    picture = Image.new("RGB", (300, 700), "white")  # taller than a band: turned band by band
+    for n, corner in enumerate([(0, 0), (150, 0), (0, 350)]):  # three colours, one corner white
+        picture.paste(("red", "green", "blue")[n], (*corner, corner[0] + 150, corner[1] + 350))
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    output = io.BytesIO()
+    picture.save(output, "PNG", exif=exif.tobytes())
+    content = output.getvalue()
+
+    body = post_image(editor_client, make_product(), content, name="p.png").json()
+
+    expected = ImageOps.exif_transpose(Image.open(io.BytesIO(content))).convert("RGB")
+    stored = opened(body["url"]).convert("RGB")
+    assert stored.size == expected.size == (body["width"], body["height"])
+    assert stored.tobytes() == expected.tobytes()
 
 
 def test_positions_follow_the_last_image_unless_given(editor_client):
