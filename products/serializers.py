@@ -160,7 +160,7 @@ class ProductSerializer(StrictModelSerializer):
         return value
 
 
-class ProductListSerializer(ProductSerializer):
+class ProductListItemSerializer(ProductSerializer):
     """A product as lists show it: its first image's renditions (`image`) rather than every
     image."""
 

@@ -19,7 +19,7 @@ from products.serializers import (
     CategorySerializer,
     ProductImageSerializer,
     ProductImageUploadSerializer,
-    ProductListSerializer,
+    ProductListItemSerializer,
     ProductSerializer,
 )
 from products.viewsets import CatalogViewSet
@@ -169,7 +169,7 @@ class ProductViewSet(CatalogViewSet):
         return Product.objects.visible_to(self.request.user).for_api().prefetch_related("images")
 
     def get_serializer_class(self):
-        return ProductListSerializer if self.action == "list" else ProductSerializer
+        return ProductListItemSerializer if self.action == "list" else ProductSerializer
 
 
 class ChangesProducts(BasePermission):
@@ -200,10 +200,16 @@ class ProductImageUploadViewSet(mixins.CreateModelMixin, ProductImageViewSet):
     parser_classes = [MultiPartParser]
     # Read by backend.middleware.RequestBodyLimitMiddleware: the image, and room for the form.
     body_limit = images.MAX_BYTES + 64 * 1024
-    error_responses = {"create": {413: "The body is over 10 MiB and 64 KiB: nothing stored."}}
+    error_responses = {
+        "create": {
+            413: "The body is over 10 MiB and 64 KiB: nothing stored.",
+            415: "Unsupported content type: send multipart/form-data.",
+        }
+    }
     openapi = {
         "create": {
             "summary": "Add an image to a product",
+            "responses": {201: ProductImageSerializer},
             "description": (
                 "Needs `products.change_product`. A multipart form: `image` (JPEG, PNG or WebP, "
                 "at most 10 MiB and 40 megapixels), optional `alt` and `position` (after the "

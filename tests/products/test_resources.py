@@ -10,7 +10,7 @@ from products.bulk.rules import category_columns, product_columns
 from products.bulk.staging import product_columns as staging_columns
 from products.models import Category, Product, SearchDocument
 from products.resources import CATEGORY, PRODUCT
-from products.serializers import CategorySerializer, ProductListSerializer, ProductSerializer
+from products.serializers import CategorySerializer, ProductListItemSerializer, ProductSerializer
 
 RESOURCES = [
     pytest.param(PRODUCT, Product, ProductSerializer, id="product"),
@@ -41,7 +41,7 @@ def test_the_serializer_shows_the_declared_fields_in_their_order(resource, model
 
 
 def test_the_list_serializer_shows_the_declared_list_fields_in_their_order():
-    assert list(ProductListSerializer().fields) == PRODUCT.list_api_fields
+    assert list(ProductListItemSerializer().fields) == PRODUCT.list_api_fields
     assert "image" in PRODUCT.list_api_fields
     assert "images" not in PRODUCT.list_api_fields
 
