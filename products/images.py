@@ -13,7 +13,6 @@ The API and the admin both go through `prepare` and `store`, so they refuse and 
 
 import tempfile
 import uuid
-import warnings
 from dataclasses import dataclass
 from typing import IO
 
@@ -44,7 +43,8 @@ FILE_FIELDS = ("file", "thumb", "medium")
 KEPT_INFO = ("transparency",)  # what is picture, not metadata
 
 # Pillow's own bomb guard at our limit: an image past twice as many pixels is refused by
-# Image.open itself (DecompressionBombError) before anything is decoded.
+# Image.open itself (DecompressionBombError) before anything is decoded; one past the limit
+# only warns there (an error where warnings are), and `_open` refuses it next.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 NOT_AN_IMAGE = "The file is not an image Pillow can read: send a JPEG, PNG or WebP image."
@@ -89,11 +89,9 @@ def _decoded(upload: IO[bytes]) -> Image.Image:
     """Opened, checked and decoded in full. `verify()` checks what decoding skips (PNG chunk
     checksums) but leaves the image unusable, hence the second open."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            _open(upload).verify()
-            image = _open(upload)
-            image.load()
+        _open(upload).verify()
+        image = _open(upload)
+        image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValidationError(TOO_MANY_PIXELS, code="too_many_pixels") from exc
     except UnidentifiedImageError as exc:

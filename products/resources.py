@@ -205,6 +205,9 @@ CATEGORY = Resource(
     natural_key="slug",
 )
 
+# What the API shows but neither the CSV files nor the admin's change list hold.
+SHOWN_ONLY = {"read_only": True, "exported": False, "listed": False}
+
 PRODUCT = Resource(
     Product,
     [
@@ -214,38 +217,22 @@ PRODUCT = Resource(
         Field("description", searchable=True, listed=False),
         Field("price", orderable=True, list_editable=True),
         Field("stock", orderable=True, list_editable=True),
-        Field(
-            "in_stock",
-            read_only=True,
-            exported=False,
-            listed=False,
-            compute=lambda row: row["stock"] > 0,
-        ),
+        Field("in_stock", **SHOWN_ONLY, compute=lambda row: row["stock"] > 0),
         Field("is_active", list_editable=True),
         Field("category"),
-        Field(
-            "category_name",
-            read_only=True,
-            exported=False,
-            listed=False,
-            source="category__name",
-        ),
+        Field("category_name", **SHOWN_ONLY, source="category__name"),
         Field("created_at", read_only=True, orderable=True),
         Field("updated_at", read_only=True),
         Field(
             "images",
-            read_only=True,
-            exported=False,
-            listed=False,
+            **SHOWN_ONLY,
             in_list=False,
             load=images.attach_images,
             compute=lambda row: row["images"],
         ),
         Field(
             "image",
-            read_only=True,
-            exported=False,
-            listed=False,
+            **SHOWN_ONLY,
             in_detail=False,
             columns=images.first_image_columns,
             compute=images.first_renditions,

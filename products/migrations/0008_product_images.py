@@ -1,15 +1,10 @@
-"""Product images: their table, with the version triggers every catalog table has."""
+"""Product images: their table. Its version triggers (`products.versions`) are put on after
+the migration, as every catalog table's are (`products.apps`: after each `migrate`)."""
 
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
-
-from products.versions import install_triggers
-
-
-def create_triggers(apps, schema_editor):
-    install_triggers(schema_editor.connection)
 
 
 class Migration(migrations.Migration):
@@ -36,5 +31,4 @@ class Migration(migrations.Migration):
             model_name="productimage",
             index=models.Index(fields=["product", "position", "id"], name="product_image_order_idx"),
         ),
-        migrations.RunPython(create_triggers, migrations.RunPython.noop),
     ]

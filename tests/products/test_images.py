@@ -411,3 +411,64 @@ def test_an_admin_image_row_without_a_file_is_refused(admin_client):
 
     assert response.status_code == 200
     assert not ProductImage.objects.exists()
+
+
+@pytest.mark.parametrize("product_pk", [0, 2**63, 10**30])
+def test_an_image_path_with_an_id_no_product_can_have_is_a_json_404(editor_client, product_pk):
+    response = editor_client.post(
+        f"{PRODUCTS_URL}{product_pk}/images/", {"image": upload(image_bytes())}, format="multipart"
+    )
+
+    assert response.status_code == 404
+    assert list(response.json()) == ["detail", "code"]
+
+
+def test_image_writes_reach_the_next_read_of_a_cached_list(
+    settings, editor_client, api_client, django_assert_num_queries
+):
+    settings.API_CACHE_SECONDS = 300
+    product = make_product()
+    api_client.get(PRODUCTS_URL)
+    api_client.get(PRODUCTS_URL)
+    with django_assert_num_queries(1):  # the versions: the page comes rendered from the cache
+        assert api_client.get(PRODUCTS_URL).json()["results"][0]["image"] is None
+
+    first = post_image(editor_client, product, image_bytes(), position=5).json()
+    assert api_client.get(PRODUCTS_URL).json()["results"][0]["image"] == first["renditions"]
+
+    second = post_image(editor_client, product, image_bytes("PNG"), position=9).json()
+    editor_client.patch(f"{images_url(product)}{second['id']}/", {"position": 1}, format="json")
+    assert api_client.get(PRODUCTS_URL).json()["results"][0]["image"] == second["renditions"]
+
+    editor_client.delete(f"{images_url(product)}{second['id']}/")
+    editor_client.delete(f"{images_url(product)}{first['id']}/")
+    assert api_client.get(PRODUCTS_URL).json()["results"][0]["image"] is None
+
+
+def test_an_upload_sent_as_json_is_a_415_and_nothing_is_stored(editor_client):
+    product = make_product()
+
+    response = editor_client.post(images_url(product), {"alt": "x"}, format="json")
+
+    assert response.status_code == 415
+    assert not ProductImage.objects.exists()
+
+
+def test_an_upload_body_that_is_not_a_form_is_a_400_and_nothing_is_stored(editor_client):
+    product = make_product()
+    boundary = "1b4c0ffee"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+    ).encode()
+
+    response = editor_client.generic(
+        "POST",
+        images_url(product),
+        head + image_bytes("PNG"),  # cut short: no closing boundary
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Malformed multipart form: no closing boundary."
+    assert not ProductImage.objects.exists()
+    assert stored_files() == []
