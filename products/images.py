@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from products.models import Product, ProductImage
+from products.models import MAX_POSITION, Product, ProductImage
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -278,8 +278,9 @@ def add_image(
 
 
 def next_position(product: Product) -> int:
+    """After the last image; at the largest position there is, beside it (then by id)."""
     last = product.images.order_by("-position").values_list("position", flat=True).first()
-    return 0 if last is None else last + 1
+    return 0 if last is None else min(last + 1, MAX_POSITION)
 
 
 def delete_files(image: ProductImage) -> None:

@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from PIL import Image, ImageOps
 
 from products.images import MAX_BYTES
-from products.models import ProductImage
+from products.models import MAX_POSITION, ProductImage
 from tests.factories import make_product, make_products
 from tests.products.images import EXIF_ORIENTATION, ROTATED_90, image_bytes, upload
 
@@ -123,6 +123,16 @@ def test_positions_follow_the_last_image_unless_given(editor_client):
     ]
 
     assert positions == [0, 1, 7, 8]
+
+
+def test_after_an_image_at_the_largest_position_the_next_one_goes_beside_it(editor_client):
+    product = make_product()
+    post_image(editor_client, product, image_bytes(), position=MAX_POSITION)
+
+    response = post_image(editor_client, product, image_bytes())
+
+    assert response.status_code == 201
+    assert response.json()["position"] == MAX_POSITION
 
 
 def polyglot() -> bytes:
