@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpResponse, JsonResponse
-from django.urls import is_valid_path
+from django.urls import Resolver404, is_valid_path, resolve
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
@@ -151,10 +151,24 @@ class RequestBodyLimitMiddleware:
     def __call__(self, request):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if _is_chunked(request):
+            limit = _body_limit(request, limit)
             return _read_chunked_body(request, limit) or self.get_response(request)
-        if is_api_path(request.path_info) and _content_length(request) > limit:
-            return _too_large(limit)
+        length = _content_length(request)
+        if is_api_path(request.path_info) and length > limit:
+            limit = _body_limit(request, limit)
+            if length > limit:
+                return _too_large(limit)
         return self.get_response(request)
+
+
+def _body_limit(request, default: int) -> int:
+    """The limit, or a larger one the view declares (`body_limit`: an image upload). Looked up
+    only for a body over the default, so other requests pay nothing for it."""
+    try:
+        match = resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return default
+    return getattr(getattr(match.func, "cls", None), "body_limit", default)
 
 
 def _too_large(limit: int) -> JsonResponse:

@@ -2,7 +2,9 @@
 that is not well-formed is a 400 `{detail}` naming the problem, whether JSON or a form."""
 
 import io
-import re
+import shutil
+import tempfile
+from typing import IO
 from urllib.parse import parse_qsl
 
 import orjson
@@ -55,25 +57,36 @@ class MultiPartParser(parsers.MultiPartParser):
     partial update of nothing. An empty form (just the closing boundary) is still `{}`."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        body = stream.read() if stream is not None else b""
-        boundary = parse_header_parameters(media_type or "")[1].get("boundary", "").encode()
-        if boundary:  # without one, Django's parser refuses the body itself
-            try:
-                problem = _multipart_problem(body, boundary)
-            except MultiPartParserError as exc:  # part headers past Django's size limit
-                problem = str(exc).rstrip(".")
-            if problem:
-                raise ParseError(f"Malformed multipart form: {problem}.")
-        return super().parse(io.BytesIO(body), media_type, parser_context)
+        """The body is read twice (checked, then parsed), from a temporary file: memory up to
+        1 MiB, disk past it, so an image upload never sits in memory whole."""
+        with tempfile.SpooledTemporaryFile(max_size=SPOOLED_IN_MEMORY) as body:
+            if stream is not None:
+                shutil.copyfileobj(stream, body, CHUNK)
+            boundary = parse_header_parameters(media_type or "")[1].get("boundary", "").encode()
+            if boundary:  # without one, Django's parser refuses the body itself
+                try:
+                    body.seek(0)
+                    problem = _multipart_problem(body, boundary)
+                except MultiPartParserError as exc:  # part headers past Django's size limit
+                    problem = str(exc).rstrip(".")
+                if problem:
+                    raise ParseError(f"Malformed multipart form: {problem}.")
+            body.seek(0)
+            return super().parse(body, media_type, parser_context)
 
 
-def _multipart_problem(body: bytes, boundary: bytes) -> str | None:
+SPOOLED_IN_MEMORY = 1024 * 1024
+CHUNK = 64 * 1024
+
+
+def _multipart_problem(body: IO[bytes], boundary: bytes) -> str | None:
     """What makes `body` no form, or None. Django's parser yields the preamble first and the
     closing delimiter's remainder (`--`, then any epilogue) last; every part between them
     must be named form-data. The RFC wants a line break before each delimiter but the first."""
-    if not re.search(rb"(?:\A|\r\n)--" + re.escape(boundary) + rb"--", body):
+    if not _has_closing_delimiter(body, boundary):
         return "no closing boundary"
-    stream = LazyStream(ChunkIter(io.BytesIO(body), 64 * 1024))
+    body.seek(0)
+    stream = LazyStream(ChunkIter(body, CHUNK))
     parts = []
     for item_type, headers, part in Parser(stream, boundary):
         parts.append((item_type, headers))
@@ -85,3 +98,19 @@ def _multipart_problem(body: bytes, boundary: bytes) -> str | None:
         if "name" not in params:  # `name=""` is a field like any other: unknown, so ignored
             return "a part has no name"
     return None
+
+
+def _has_closing_delimiter(body: IO[bytes], boundary: bytes) -> bool:
+    """`--boundary--` at the start of the body or after a line break, read in chunks that
+    overlap by the delimiter's length, so one split across two chunks is found too."""
+    delimiter = b"--" + boundary + b"--"
+    if body.read(len(delimiter)) == delimiter:
+        return True
+    body.seek(0)
+    needle, tail = b"\r\n" + delimiter, b""
+    while chunk := body.read(CHUNK):
+        window = tail + chunk
+        if needle in window:
+            return True
+        tail = window[-(len(needle) - 1) :]
+    return False

@@ -8,6 +8,7 @@ import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "users",
     "products",
     "backend.idempotency",
+    "django_cleanup.apps.CleanupConfig",  # last, as it asks: a deleted image's files go too
 ]
 
 MIDDLEWARE = [
@@ -400,13 +402,41 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Media (product images) ----------------------------------------------------------------------
+
+# Local files by default (served by `make run` in DEBUG, by nginx in production: README), or an
+# S3-compatible bucket: MEDIA_STORAGE_URL=s3://bucket?endpoint_url=…&region=…, credentials
+# from the standard AWS variables. URLs are the storage's own: absolute when MEDIA_URL is.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = env.str("MEDIA_URL", default="/media/")
+
+
+def media_storage(url: str) -> dict:
+    if not url:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    parsed = urlsplit(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ImproperlyConfigured("MEDIA_STORAGE_URL must be s3://bucket?endpoint_url=…")
+    query = dict(parse_qsl(parsed.query))
+    options = {
+        "bucket_name": parsed.netloc,
+        "endpoint_url": query.get("endpoint_url"),
+        "region_name": query.get("region"),
+        "custom_domain": query.get("custom_domain"),
+        # Plain URLs, the same on every read: a signed one would change the ETag each time.
+        "querystring_auth": False,
+        "file_overwrite": False,
+    }
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
 # --- Static files (admin, browsable API, Swagger UI and ReDoc assets; no CDN) ------------------
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "backend" / "static"]  # what the apps' admins share
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": media_storage(env.str("MEDIA_STORAGE_URL", default="")),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

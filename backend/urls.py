@@ -6,6 +6,8 @@ Errors under /api/ that never reach a view are answered as JSON by
 
 import functools
 
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
@@ -99,3 +101,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]
+# Uploaded images, in development (DEBUG) only: production's nginx serves MEDIA_ROOT (README).
+urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

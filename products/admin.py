@@ -1,13 +1,16 @@
 """The catalog admin: what staff use every day, so it is quick on a large catalog (no per-row
 queries, no full-table count on filtered lists)."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.utils.html import format_html
 
 from backend.admin_columns import with_compact_timestamps
-from products import history
+from products import history, images
 from products.filters import ROOTS
-from products.models import MAX_DEPTH, Category, Product, parent_chain
+from products.models import MAX_DEPTH, Category, Product, ProductImage, parent_chain
 from products.resources import CATEGORY, PRODUCT, Resource
 
 HISTORY_SHOWN = 100
@@ -90,6 +93,53 @@ class CategoryAdmin(ChangeHistoryAdmin):
         return category.products__count
 
 
+class ProductImageForm(forms.ModelForm):
+    """An image row: a new one needs a file, which passes the API's checks and is stored as the
+    API stores it (`products.images`); a file chosen for an existing row replaces its files."""
+
+    upload = forms.FileField(
+        label="image", required=False, help_text="JPEG, PNG or WebP; 10 MiB, 40 megapixels."
+    )
+
+    class Meta:
+        model = ProductImage
+        fields = ("alt", "position")
+
+    def clean_upload(self):
+        upload = self.cleaned_data.get("upload")
+        if upload is None:
+            if self.instance.pk is None and self.has_changed():
+                raise ValidationError("Choose an image file.", code="required")
+            return None
+        return images.prepare(upload)
+
+    def save(self, commit=True):
+        prepared = self.cleaned_data.get("upload")
+        if prepared is not None:
+            images.store(self.instance, prepared)
+        if self.instance.pk is None and "position" not in self.changed_data:
+            self.instance.position = images.next_position(self.instance.product)
+        return super().save(commit)
+
+
+class ProductImageInline(admin.TabularInline):
+    model = ProductImage
+    form = ProductImageForm
+    fields = ("preview", "upload", "alt", "position", "size")
+    readonly_fields = ("preview", "size")
+    extra = 1
+
+    @admin.display(description="thumbnail")
+    def preview(self, image):
+        if not image.thumb:
+            return "-"
+        return format_html('<img src="{}" alt="" style="max-height: 96px">', image.thumb.url)
+
+    @admin.display(description="pixels")
+    def size(self, image):
+        return f"{image.width} x {image.height}" if image.pk else "-"
+
+
 @admin.register(Product)
 class ProductAdmin(ChangeHistoryAdmin):
     resource = PRODUCT
@@ -111,6 +161,7 @@ class ProductAdmin(ChangeHistoryAdmin):
         ("History", {"fields": ("created_at", "updated_at")}),
     )
     actions = ["activate", "deactivate"]
+    inlines = [ProductImageInline]
 
     class Media:
         css = {"all": ["backend/changelist.css", "products/admin.css"]}

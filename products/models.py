@@ -34,6 +34,7 @@ SKU_TAKEN = "A product with this SKU already exists."
 MAX_PRICE = Decimal("99999999.99")
 MAX_STOCK = 2**31 - 1  # the largest integer column every supported database holds
 DESCRIPTION_MAX_LENGTH = 5000
+MAX_POSITION = MAX_STOCK
 
 
 @deconstructible
@@ -357,6 +358,33 @@ class Product(models.Model):
     @property
     def in_stock(self) -> bool:
         return self.stock > 0
+
+
+class ProductImage(models.Model):
+    """A picture of a product: the file as stored (re-encoded, without metadata) and its WebP
+    renditions. Made only by `products.images.add_image`, which validates and encodes them;
+    the files go with the row (django-cleanup deletes them once the deletion is committed)."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    file = models.FileField(upload_to="products", max_length=255)
+    thumb = models.FileField(upload_to="products", max_length=255)
+    medium = models.FileField(upload_to="products", max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    alt = models.CharField(max_length=255, blank=True, help_text="Text shown in its place.")
+    position = models.PositiveIntegerField(
+        default=0, validators=[validators.MaxValueValidator(MAX_POSITION)]
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [
+            models.Index(fields=["product", "position", "id"], name="product_image_order_idx")
+        ]
+
+    def __str__(self):
+        return self.alt or self.file.name
 
 
 class CatalogVersion(models.Model):

@@ -17,6 +17,7 @@ from functools import cached_property
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
+from products import images
 from products.models import MAX_DEPTH, Category, Product, ancestor_names
 
 
@@ -34,6 +35,14 @@ class Field:
     compute: Callable[[dict], object] | None = None  # from a row, for a value no column holds
     reads: tuple[str, ...] = ()  # the `.values()` names `compute` reads besides the shown ones
     csv_key: str | None = None  # a relation written as its target's natural key (`parent_slug`)
+    # Rows of another table shown beside each row: `load(rows)` puts them on a whole page of
+    # rows (or one) in one query; then `compute` reads them off the row.
+    load: Callable[[list[dict]], None] | None = None
+    # Or values the row's own statement selects beside its columns (`{name: expression}`):
+    # for a value from another table that costs no query of its own.
+    columns: Callable[[], dict] | None = None
+    in_list: bool = True  # shown in lists (False: in details only)
+    in_detail: bool = True  # shown in details and write responses (False: in lists only)
 
 
 class Resource:
@@ -52,11 +61,16 @@ class Resource:
 
     @cached_property
     def api_fields(self) -> list[str]:
-        return [field.name for field in self.fields]
+        """What a detail (and a write's response) shows."""
+        return [field.name for field in self.fields if field.in_detail]
+
+    @cached_property
+    def list_api_fields(self) -> list[str]:
+        return [field.name for field in self.fields if field.in_list]
 
     @cached_property
     def read_only_fields(self) -> list[str]:
-        return [field.name for field in self.fields if field.read_only]
+        return [field.name for field in self.fields if field.read_only and field.in_detail]
 
     @cached_property
     def ordering_fields(self) -> list[str]:
@@ -92,8 +106,12 @@ class Resource:
         return field.name
 
     @cached_property
-    def _readers(self) -> list[tuple[str, Callable[[dict], object]]]:
-        return [(field.name, self._reader(field)) for field in self.fields]
+    def _detail_readers(self) -> list[tuple[Field, Callable[[dict], object]]]:
+        return [(field, self._reader(field)) for field in self.fields if field.in_detail]
+
+    @cached_property
+    def _list_readers(self) -> list[tuple[Field, Callable[[dict], object]]]:
+        return [(field, self._reader(field)) for field in self.fields if field.in_list]
 
     def _reader(self, field: Field) -> Callable[[dict], object]:
         if field.compute is not None:
@@ -107,12 +125,32 @@ class Resource:
         return lambda row: row[name]
 
     def rows(self, queryset: models.QuerySet) -> models.QuerySet:
+        """Rows for a detail."""
         return queryset.values(*self.row_names)
+
+    def list_rows(self, queryset: models.QuerySet) -> models.QuerySet:
+        """Rows for a list: with the extra columns list fields select."""
+        columns = {}
+        for field in self.fields:
+            if field.in_list and field.columns is not None:
+                columns |= field.columns()
+        return queryset.values(*self.row_names, **columns)
 
     def represent(self, row: dict) -> dict:
         """What the serializer would show for the object `row` (a `.values(*row_names)` row)
         stands for, without model instances or DRF's per-field work."""
-        return {name: read(row) for name, read in self._readers}
+        return self._represent([row], self._detail_readers)[0]
+
+    def represent_list(self, rows: list[dict]) -> list[dict]:
+        """A page of rows as a list shows them: related rows read for the whole page at once."""
+        return self._represent(rows, self._list_readers)
+
+    @staticmethod
+    def _represent(rows: list[dict], readers) -> list[dict]:
+        for field, _ in readers:
+            if field.load is not None:
+                field.load(rows)
+        return [{field.name: read(row) for field, read in readers} for row in rows]
 
     # --- the change history ---------------------------------------------------------------
 
@@ -259,6 +297,9 @@ CATEGORY = Resource(
     natural_key="slug",
 )
 
+# What the API shows but neither the CSV files nor the admin's change list hold.
+SHOWN_ONLY = {"read_only": True, "exported": False, "listed": False}
+
 PRODUCT = Resource(
     Product,
     [
@@ -268,24 +309,26 @@ PRODUCT = Resource(
         Field("description", searchable=True, listed=False),
         Field("price", orderable=True, list_editable=True),
         Field("stock", orderable=True, list_editable=True),
-        Field(
-            "in_stock",
-            read_only=True,
-            exported=False,
-            listed=False,
-            compute=lambda row: row["stock"] > 0,
-        ),
+        Field("in_stock", **SHOWN_ONLY, compute=lambda row: row["stock"] > 0),
         Field("is_active", list_editable=True),
         Field("category"),
-        Field(
-            "category_name",
-            read_only=True,
-            exported=False,
-            listed=False,
-            source="category__name",
-        ),
+        Field("category_name", **SHOWN_ONLY, source="category__name"),
         Field("created_at", read_only=True, orderable=True),
         Field("updated_at", read_only=True),
+        Field(
+            "images",
+            **SHOWN_ONLY,
+            in_list=False,
+            load=images.attach_images,
+            compute=lambda row: row["images"],
+        ),
+        Field(
+            "image",
+            **SHOWN_ONLY,
+            in_detail=False,
+            columns=images.first_image_columns,
+            compute=images.first_renditions,
+        ),
     ],
     natural_key="sku",
 )

@@ -2,17 +2,22 @@
 
 import itertools
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.text import slugify
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import get_error_detail
 
 from backend.change_context import VIAS
 from backend.fields import StrictCharField, StrictModelSerializer
+from products import images
 from products.models import (
     CATEGORY_NAME_TAKEN,
     CATEGORY_SLUG_TAKEN,
     SKU_TAKEN,
     Category,
     Product,
+    ProductImage,
 )
 from products.resources import CATEGORY, PRODUCT
 
@@ -113,6 +118,58 @@ def unique_slug_for(name: str) -> str:
     return next(slug for slug in candidates if slug not in taken)
 
 
+class RenditionsSerializer(serializers.Serializer):
+    thumb = serializers.CharField(read_only=True, help_text="WebP, 256 px on the long side.")
+    medium = serializers.CharField(read_only=True, help_text="WebP, 1024 px on the long side.")
+
+
+class ProductImageSerializer(StrictModelSerializer):
+    """An image of a product, as stored (re-encoded, without metadata), with its WebP
+    renditions. URLs are the storage's: absolute when MEDIA_URL is (or with S3)."""
+
+    url = serializers.CharField(read_only=True, help_text="The image as stored.")
+    renditions = RenditionsSerializer(read_only=True)
+
+    class Meta:
+        model = ProductImage
+        fields = ["id", "url", "width", "height", "alt", "position", "renditions"]
+        read_only_fields = ["width", "height"]
+        extra_kwargs = {"position": {"help_text": "Images are shown by position, then id."}}
+
+    def to_representation(self, instance):
+        return images.represent(images.as_row(instance))
+
+
+class ProductImageUploadSerializer(ProductImageSerializer):
+    """A new image: the file (JPEG, PNG or WebP; at most 10 MiB and 40 megapixels), optional
+    `alt`, and `position` (after the last image when left out)."""
+
+    image = serializers.FileField(
+        write_only=True, help_text="JPEG, PNG or WebP, at most 10 MiB and 40 megapixels."
+    )
+
+    class Meta(ProductImageSerializer.Meta):
+        fields = [*ProductImageSerializer.Meta.fields, "image"]
+        extra_kwargs = ProductImageSerializer.Meta.extra_kwargs | {
+            "alt": {"required": False},
+            "position": {"required": False},
+        }
+
+    def validate_image(self, upload) -> images.PreparedImage:
+        try:
+            return images.prepare(upload)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(get_error_detail(exc)) from exc
+
+    def create(self, validated_data):
+        return images.add_image(
+            product=self.context["product"],
+            prepared=validated_data["image"],
+            alt=validated_data.get("alt", ""),
+            position=validated_data.get("position"),
+        )
+
+
 class ProductSerializer(StrictModelSerializer):
     """A product. `price` is a decimal string with two places; `sku` is unique whatever the
     letter case."""
@@ -121,6 +178,9 @@ class ProductSerializer(StrictModelSerializer):
         source="category.name", read_only=True, allow_null=True, help_text="Null without one."
     )
     in_stock = serializers.BooleanField(read_only=True, help_text="`stock > 0`.")
+    images = ProductImageSerializer(
+        many=True, read_only=True, help_text="Ordered by position (then id)."
+    )
 
     class Meta:
         model = Product
@@ -223,3 +283,19 @@ class HistoryEntrySerializer(serializers.Serializer):
             "the object had (new null)."
         ),
     )
+
+
+class ProductListItemSerializer(ProductSerializer):
+    """A product as lists show it: its first image's renditions (`image`) rather than every
+    image."""
+
+    images = None
+    image = serializers.SerializerMethodField(help_text="The first image's renditions, or null.")
+
+    class Meta(ProductSerializer.Meta):
+        fields = PRODUCT.list_api_fields
+
+    @extend_schema_field(RenditionsSerializer(allow_null=True))
+    def get_image(self, product) -> dict | None:
+        first = next(iter(product.images.all()), None)
+        return None if first is None else images.renditions(images.as_row(first))

@@ -25,7 +25,7 @@ from django.db.models.sql import Query
 from django.db.models.sql.datastructures import Join
 from django.db.models.sql.where import WhereNode
 
-from products.models import CatalogRowVersion, CatalogVersion, Category, Product
+from products.models import CatalogRowVersion, CatalogVersion, Category, Product, ProductImage
 
 
 def current(rows: list[str] = ()) -> dict[str, int]:
@@ -188,25 +188,32 @@ SQLITE_EVENTS = ["insert", "update", "delete"]
 
 
 def versioned_tables() -> list[str]:
-    return [Product._meta.db_table, Category._meta.db_table]
+    """Every table a catalog answer shows: a product's images are part of it, so adding,
+    changing or removing one moves the versions too (its table's, which every rendered page
+    depends on: `rendered_stamp`)."""
+    return [Product._meta.db_table, Category._meta.db_table, ProductImage._meta.db_table]
 
 
 def install_triggers(connection) -> None:
-    """Create (or re-create) every trigger; safe to run again at any time."""
+    """Create (or re-create) every trigger; safe to run again at any time. A table a later
+    migration creates is skipped until then (that migration's `migrate` puts its triggers on)."""
     with connection.cursor() as cursor:
+        existing = set(connection.introspection.table_names(cursor))
+        tables = [table for table in versioned_tables() if table in existing]
         if connection.vendor == "postgresql":
             cursor.execute(POSTGRES_FUNCTIONS)
-            for table in versioned_tables():
+            for table in tables:
                 cursor.execute(POSTGRES_TRIGGERS.format(table=table))
             return
-        for table in versioned_tables():
+        for table in tables:
             for event in SQLITE_EVENTS:
                 cursor.execute(SQLITE_TRIGGER.format(table=table, event=event))
 
 
 def remove_triggers(connection) -> None:
     with connection.cursor() as cursor:
-        for table in versioned_tables():
+        existing = set(connection.introspection.table_names(cursor))
+        for table in [table for table in versioned_tables() if table in existing]:
             if connection.vendor == "postgresql":
                 cursor.execute(f"DROP TRIGGER IF EXISTS {table}_version_rows ON {table}")
                 cursor.execute(f"DROP TRIGGER IF EXISTS {table}_version_columns ON {table}")

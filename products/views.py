@@ -2,15 +2,21 @@
 (the groups and permissions staff manage in the admin)."""
 
 from django.db.models import ProtectedError, RestrictedError
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
 from rest_framework.response import Response
 
 from backend.exceptions import Conflict
 from backend.filters import FilterBackend, OrderingFilter, without_parameters
+from backend.idempotency.decorators import idempotent
+from backend.lazyschema import LazyAutoSchema
 from backend.pagination import CursorPagination
-from products import cache
+from backend.parsers import MultiPartParser
+from products import cache, images
 from products.facets import count_facets, facet_queries
 from products.filters import (
     MAX_ID,
@@ -20,13 +26,22 @@ from products.filters import (
     ProductFilter,
     ProductSearchFilter,
 )
-from products.models import CATEGORY_HAS_CHILDREN, CATEGORY_HAS_PRODUCTS, Category, Product
+from products.models import (
+    CATEGORY_HAS_CHILDREN,
+    CATEGORY_HAS_PRODUCTS,
+    Category,
+    Product,
+    ProductImage,
+)
 from products.resources import CATEGORY, PRODUCT
 from products.serializers import (
     CategorySerializer,
     CategoryTreeSerializer,
     HistoryEntrySerializer,
     ProductFacetsSerializer,
+    ProductImageSerializer,
+    ProductImageUploadSerializer,
+    ProductListItemSerializer,
     ProductSerializer,
 )
 from products.viewsets import CatalogViewSet, render
@@ -253,7 +268,12 @@ class ProductViewSet(CatalogViewSet):
     }
 
     def get_queryset(self):
-        return Product.objects.visible_to(self.request.user).for_api()
+        """With the images prefetched for DRF's own path (write answers, the browsable API): the
+        JSON reads take rows, and their images in one query a page (`products.resources`)."""
+        return Product.objects.visible_to(self.request.user).for_api().prefetch_related("images")
+
+    def get_serializer_class(self):
+        return ProductListItemSerializer if self.action == "list" else ProductSerializer
 
     @action(
         detail=False, pagination_class=None, filter_backends=[FilterBackend, ProductSearchFilter]
@@ -272,3 +292,79 @@ class ProductViewSet(CatalogViewSet):
         for backend in self.filter_backends:
             products = backend().filter_queryset(request, products, self)
         return products
+
+
+class ChangesProducts(BasePermission):
+    """A product's images are part of it: changing them needs `products.change_product`."""
+
+    def has_permission(self, request, view):
+        return request.user.has_perm("products.change_product")
+
+
+class ProductImageViewSet(viewsets.GenericViewSet):
+    """Images of the product in the URL (404 when the caller may not see it)."""
+
+    serializer_class = ProductImageSerializer
+    permission_classes = [ChangesProducts]
+    schema = LazyAutoSchema()
+
+    def get_product(self) -> Product:
+        products = Product.objects.visible_to(self.request.user)
+        return get_object_or_404(products, pk=self.kwargs["product_pk"])
+
+    def get_queryset(self):
+        visible = Product.objects.visible_to(self.request.user)
+        return ProductImage.objects.filter(product__in=visible, product=self.kwargs["product_pk"])
+
+
+class ProductImageUploadViewSet(mixins.CreateModelMixin, ProductImageViewSet):
+    serializer_class = ProductImageUploadSerializer
+    create = idempotent(mixins.CreateModelMixin.create)
+    parser_classes = [MultiPartParser]
+    # Read by backend.middleware.RequestBodyLimitMiddleware: the image, and room for the form.
+    body_limit = images.MAX_BYTES + 64 * 1024
+    error_responses = {
+        "create": {
+            413: "The body is over 10 MiB and 64 KiB: nothing stored.",
+            415: "Unsupported content type: send multipart/form-data.",
+        }
+    }
+    openapi = {
+        "create": {
+            "summary": "Add an image to a product",
+            "responses": {201: ProductImageSerializer},
+            "description": (
+                "Needs `products.change_product`. A multipart form: `image` (JPEG, PNG or WebP, "
+                "at most 10 MiB and 40 megapixels), optional `alt` and `position` (after the "
+                "last image when left out). The image is stored re-encoded, with its EXIF "
+                "orientation applied and no metadata, beside WebP renditions of 256 and 1024 px "
+                "on the long side (never enlarged). Anything else (not an image, a truncated or "
+                "polyglot file, another format, too many bytes or pixels) is a 400 naming the "
+                "problem under `image`, and nothing is stored."
+            ),
+        },
+    }
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.request.method == "POST":
+            context["product"] = self.get_product()
+        return context
+
+
+class ProductImageDetailViewSet(
+    mixins.UpdateModelMixin, mixins.DestroyModelMixin, ProductImageViewSet
+):
+    http_method_names = ["patch", "delete", "options"]
+    openapi = {
+        "partial_update": {
+            "summary": "Change a product image",
+            "description": "Needs `products.change_product`. Its `alt` and `position`.",
+        },
+        "destroy": {
+            "summary": "Delete a product image",
+            "description": (
+                "Needs `products.change_product`. The stored file and its renditions go too."
+            ),
+        },
+    }

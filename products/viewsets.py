@@ -71,10 +71,10 @@ class ListRows:
             self.entries.store_ids(start, [row["id"] for row in rows])
         return rows
 
-    def render(self, page: list[dict], represent) -> bytes:
+    def render(self, page: list[dict], represent_list) -> bytes:
         """The page's rows as a JSON array: from the cache, or rendered (and then cached)."""
         if self.rendered is None:
-            self.rendered = render([represent(row) for row in page])
+            self.rendered = render(represent_list(page))
             if self.entries:
                 ids = [row["id"] for row in page]
                 self.entries.store_rendered(self._start, ids, self.rendered)
@@ -135,13 +135,13 @@ class CatalogViewSet(viewsets.ModelViewSet):
         visible = self.get_queryset()
         matching = self.filter_queryset(visible)
         if isinstance(self.paginator, CursorPagination):  # no count, no page to cache by number
-            page = self.paginate_queryset(self.resource.rows(matching))
-            results = render([self.resource.represent(row) for row in page])
+            page = self.paginate_queryset(self.resource.list_rows(matching))
+            results = render(self.resource.represent_list(list(page)))
             return self._conditional(request, self._paginated(results))
-        rows = ListRows(matching, visible, self.resource.rows, self._list_entries(matching))
+        rows = ListRows(matching, visible, self.resource.list_rows, self._list_entries(matching))
         page = self.paginate_queryset(rows)
         return self._conditional(
-            request, self._paginated(rows.render(page, self.resource.represent))
+            request, self._paginated(rows.render(page, self.resource.represent_list))
         )
 
     @property

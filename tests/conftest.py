@@ -32,13 +32,15 @@ TOKEN_URL = "/api/v1/auth/token/"
 
 
 @pytest.fixture(autouse=True)
-def _fast_and_isolated(settings, db):
+def _fast_and_isolated(settings, db, tmp_path):
     """A fast hasher (Argon2 is slow on purpose), static files without a collectstatic manifest,
     and a fresh cache so throttle counters never leak from one test into the next.
 
     The catalog's response and count caches start off, so each test sees the cost of building
     an answer; tests/products/test_caching.py turns them on (with whichever cache is configured:
-    local memory, or Redis when REDIS_URL is set)."""
+    local memory, or Redis when REDIS_URL is set). Uploaded images land in the test's own
+    directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.API_CACHE_SECONDS = 0
     settings.STORAGES = settings.STORAGES | {

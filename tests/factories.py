@@ -1,13 +1,17 @@
 """Builders: each returns a valid, unique row; pass only what the test is about."""
 
+import io
 import itertools
 from decimal import Decimal
 
 import pyotp
 from django.contrib.auth.models import Permission
+from django.core.files.base import ContentFile
 from django.utils import timezone
+from PIL import Image
 
-from products.models import Category, Product
+from products import images
+from products.models import Category, Product, ProductImage
 from users.models import TOTPDevice, User
 
 DEFAULT_PASSWORD = "Corr3ct-horse-battery"
@@ -40,6 +44,14 @@ def make_product(**fields) -> Product:
     fields.setdefault("price", Decimal("9.99"))
     fields.setdefault("stock", 10)
     return Product.objects.create(**fields)
+
+
+def make_image(product: Product, **fields) -> ProductImage:
+    """An image of `product`, stored as an upload would be (a small PNG)."""
+    picture = io.BytesIO()
+    Image.new("RGB", (32, 24), "teal").save(picture, "PNG")
+    prepared = images.prepare(ContentFile(picture.getvalue(), name="picture.png"))
+    return images.add_image(product=product, prepared=prepared, **fields)
 
 
 def make_products(count: int, **fields) -> list[Product]:

@@ -213,7 +213,10 @@ def test_every_string_a_request_sends_excludes_nul(generated):
         f"{name}.{field}"
         for name, component in bodies.items()
         for field, schema in component.get("properties", {}).items()
-        if schema.get("type") == "string" and "pattern" not in schema
+        # A file's bytes (`format: binary`, multipart only) may hold anything.
+        if schema.get("type") == "string"
+        and "pattern" not in schema
+        and schema.get("format") != "binary"
     ]
 
     assert unbounded == []
@@ -235,6 +238,7 @@ def test_the_idempotent_posts_document_the_key_and_its_answers(generated):
         "POST /api/v1/products/",
         "POST /api/v1/categories/",
         "POST /api/v1/auth/register/",
+        "POST /api/v1/products/{product_pk}/images/",
     } <= taking
     for name in taking:
         responses = operations[name]["responses"]
@@ -248,7 +252,7 @@ def test_the_product_list_documents_cursor_pages(generated):
     """`pagination=cursor` and its `cursor`; one envelope, whose `count` cursor pages leave out."""
     parameters = generated["paths"]["/api/v1/products/"]["get"]["parameters"]
     by_name = {parameter["name"]: parameter for parameter in parameters}
-    envelope = generated["components"]["schemas"]["PaginatedProductList"]
+    envelope = generated["components"]["schemas"]["PaginatedProductListItemList"]
 
     assert by_name["pagination"]["schema"] == {"type": "string", "enum": ["cursor"]}
     assert by_name["cursor"]["schema"]["type"] == "string"

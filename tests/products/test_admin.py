@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from products.models import PARENT_CYCLE, PATH_SEPARATOR, Category, Product
 from tests.factories import grant, make_category, make_product, make_user
+from tests.products.images import NO_IMAGE_FORMS
 
 PRODUCT_CHANGELIST_URL = "/admin/products/product/"
 PRODUCT_ADD_URL = "/admin/products/product/add/"
@@ -62,16 +63,20 @@ def list_edit_form(product, **values: str) -> dict:
 
 
 def product_form(**overrides) -> dict:
-    return {
-        "name": "Copper Kettle",
-        "sku": "KTL-copper",
-        "description": "Whistles.",
-        "category": "",
-        "price": "39.90",
-        "stock": "12",
-        "is_active": "on",
-        "_save": "Save",
-    } | overrides
+    return (
+        {
+            "name": "Copper Kettle",
+            "sku": "KTL-copper",
+            "description": "Whistles.",
+            "category": "",
+            "price": "39.90",
+            "stock": "12",
+            "is_active": "on",
+            "_save": "Save",
+        }
+        | NO_IMAGE_FORMS
+        | overrides
+    )
 
 
 # --- Product changelist -------------------------------------------------------------------------

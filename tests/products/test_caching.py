@@ -15,6 +15,7 @@ from django.db import connection
 
 from products.models import Category, Product
 from tests.factories import make_category, make_product, make_products
+from tests.products.images import NO_IMAGE_FORMS
 from tests.products.test_admin import list_edit_form
 
 PRODUCTS_URL = "/api/v1/products/"
@@ -374,16 +375,20 @@ def test_a_stock_write_throws_away_only_the_lists_that_depend_on_stock(
 
 
 def product_form(product: Product, **overrides) -> dict:
-    return {
-        "name": product.name,
-        "sku": product.sku,
-        "description": product.description,
-        "category": product.category_id or "",
-        "price": str(product.price),
-        "stock": str(product.stock),
-        "is_active": "on" if product.is_active else "",
-        "_save": "Save",
-    } | overrides
+    return (
+        {
+            "name": product.name,
+            "sku": product.sku,
+            "description": product.description,
+            "category": product.category_id or "",
+            "price": str(product.price),
+            "stock": str(product.stock),
+            "is_active": "on" if product.is_active else "",
+            "_save": "Save",
+        }
+        | NO_IMAGE_FORMS
+        | overrides
+    )
 
 
 def test_the_admin_change_form_is_seen_by_the_next_list_read(

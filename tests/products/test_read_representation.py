@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from products.images import add_image, prepare
 from products.models import Category, Product
 from products.resources import CATEGORY, PRODUCT
 from products.serializers import CategorySerializer, ProductSerializer
 from tests.factories import make_category, make_product, make_products
+from tests.products.images import as_listed, image_bytes, upload
 
 PRODUCTS_URL = "/api/v1/products/"
 CATEGORIES_URL = "/api/v1/categories/"
@@ -121,7 +123,9 @@ def test_a_category_row_is_represented_as_the_serializer_represents_the_category
 def catalog():
     lamps = make_category(name="Lamps", description="Bright.")
     make_category(name="Empty")
-    make_product(category=lamps, price=Decimal("0.00"), stock=0)
+    pictured = make_product(category=lamps, price=Decimal("0.00"), stock=0)
+    for position in (2, 1):
+        add_image(product=pictured, prepared=prepare(upload(image_bytes())), position=position)
     make_product(category=lamps, price=Decimal("1.10"), is_active=False)
     make_product(category=None, price=Decimal("99999999.99"))
     make_product(created_at=datetime(2024, 2, 29, 12, 0, tzinfo=UTC))
@@ -140,7 +144,8 @@ def test_each_list_row_equals_the_detail_body(request, catalog, client_name, url
     for row in rows:
         detail = client.get(f"{url}{row['id']}/")
         assert detail.status_code == 200
-        assert typed(detail.json()) == typed(row)
+        expected = as_listed(detail.json()) if url == PRODUCTS_URL else detail.json()
+        assert typed(expected) == typed(row)
 
 
 def test_the_staff_list_includes_inactive_products_with_their_detail_bodies(staff_client, catalog):
@@ -148,7 +153,8 @@ def test_the_staff_list_includes_inactive_products_with_their_detail_bodies(staf
 
     inactive = [row for row in rows if not row["is_active"]]
     assert len(inactive) == 1
-    assert staff_client.get(f"{PRODUCTS_URL}{inactive[0]['id']}/").json() == inactive[0]
+    detail = staff_client.get(f"{PRODUCTS_URL}{inactive[0]['id']}/").json()
+    assert as_listed(detail) == inactive[0]
 
 
 # --- Ids no row can have ------------------------------------------------------------------------
@@ -187,10 +193,10 @@ def test_writing_to_an_id_no_row_can_have_is_a_json_404(editor_client, url, pk, 
 # --- What a read costs --------------------------------------------------------------------------
 
 
-def test_a_product_detail_costs_one_query(api_client, django_assert_num_queries):
+def test_a_product_detail_costs_its_row_and_its_images(api_client, django_assert_num_queries):
     product = make_product(category=make_category())
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         response = api_client.get(f"{PRODUCTS_URL}{product.pk}/")
 
     assert response.status_code == 200

@@ -10,7 +10,7 @@ from products.bulk.rules import category_columns, product_columns
 from products.bulk.staging import product_columns as staging_columns
 from products.models import Category, Product, SearchDocument
 from products.resources import CATEGORY, PRODUCT
-from products.serializers import CategorySerializer, ProductSerializer
+from products.serializers import CategorySerializer, ProductListItemSerializer, ProductSerializer
 
 # A relation to a row of the same file is written as that row's natural key, which the file
 # holds; ids of another file's rows stay ids (API.md, "Bulk data").
@@ -42,6 +42,12 @@ def test_the_serializer_shows_the_declared_fields_in_their_order(resource, model
     assert list(fields) == resource.api_fields
     read_only = {name for name, field in fields.items() if field.read_only}
     assert read_only == set(resource.read_only_fields)
+
+
+def test_the_list_serializer_shows_the_declared_list_fields_in_their_order():
+    assert list(ProductListItemSerializer().fields) == PRODUCT.list_api_fields
+    assert "image" in PRODUCT.list_api_fields
+    assert "images" not in PRODUCT.list_api_fields
 
 
 def test_export_writes_the_columns_import_reads():

@@ -3,14 +3,18 @@
 from decimal import Decimal
 from io import StringIO
 
+from django.core.files.storage import default_storage
 from django.core.management import call_command
+from PIL import Image
 
-from products.models import Category, Product
+from products.models import Category, Product, ProductImage
 
 DEMO_CATEGORIES = 16
 
 
 def seed(*args, **options) -> None:
+    """Without pictures unless asked: drawing and encoding them is most of a seed's time."""
+    options.setdefault("pictures", 0)
     call_command("seed_demo", *args, stdout=StringIO(), **options)
 
 
@@ -96,3 +100,21 @@ def test_two_databases_seeded_alike_hold_identical_rows():
 
     assert len(first) == 50
     assert snapshot() == first
+
+
+def test_seed_gives_the_first_products_a_picture_with_its_renditions():
+    seed(products=20, pictures=12)
+
+    pictured = Product.objects.filter(images__isnull=False).order_by("sku")
+    assert list(pictured.values_list("sku", flat=True)) == [f"DEMO-{n:07d}" for n in range(1, 13)]
+    image = ProductImage.objects.order_by("product__sku").first()
+    assert (image.width, image.height) == (800, 600)
+    assert Image.open(image.thumb).size == (256, 192)
+    assert default_storage.exists(image.medium.name)
+
+
+def test_seed_reset_replaces_the_pictures():
+    seed(products=20, pictures=3)
+    seed(products=20, pictures=3, reset=True)
+
+    assert ProductImage.objects.count() == 3

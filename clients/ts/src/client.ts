@@ -22,6 +22,9 @@ export type User = Schemas["User"];
 export type TokenPair = Schemas["TokenPair"];
 export type Product = Schemas["Product"];
 export type ProductRequest = Schemas["ProductRequest"];
+/** A product as lists show it: `image` (its first image's renditions) instead of `images`. */
+export type ProductListItem = Schemas["ProductListItem"];
+export type ProductImage = Schemas["ProductImage"];
 export type Category = Schemas["Category"];
 export type ValidationError = Schemas["ValidationError"];
 export type ApiError = Schemas["Error"];

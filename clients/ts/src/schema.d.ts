@@ -402,6 +402,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/products/{product_pk}/images/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add an image to a product
+         * @description Needs `products.change_product`. A multipart form: `image` (JPEG, PNG or WebP, at most 10 MiB and 40 megapixels), optional `alt` and `position` (after the last image when left out). The image is stored re-encoded, with its EXIF orientation applied and no metadata, beside WebP renditions of 256 and 1024 px on the long side (never enlarged). Anything else (not an image, a truncated or polyglot file, another format, too many bytes or pixels) is a 400 naming the problem under `image`, and nothing is stored.
+         */
+        post: operations["products_images_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/products/{product_pk}/images/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a product image
+         * @description Needs `products.change_product`. The stored file and its renditions go too.
+         */
+        delete: operations["products_images_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a product image
+         * @description Needs `products.change_product`. Its `alt` and `position`.
+         */
+        patch: operations["products_images_partial_update"];
+        trace?: never;
+    };
     "/api/v1/products/facets/": {
         parameters: {
             query?: never;
@@ -774,7 +818,7 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["HistoryEntry"][];
         };
-        PaginatedProductList: {
+        PaginatedProductListItemList: {
             /**
              * @description How many rows match, over every page (numbered pages only).
              * @example 123
@@ -790,7 +834,7 @@ export interface components {
              * @example http://api.example.org/accounts/?page=2
              */
             previous?: string | null;
-            results: components["schemas"]["Product"][];
+            results: components["schemas"]["ProductListItem"][];
         };
         PaginatedSessionList: {
             /** @example 123 */
@@ -846,6 +890,16 @@ export interface components {
             description?: string;
             /** @description The category above this one (id), or null for a root. */
             parent?: number | null;
+        };
+        /**
+         * @description An image of a product, as stored (re-encoded, without metadata), with its WebP
+         *     renditions. URLs are the storage's: absolute when MEDIA_URL is (or with S3).
+         */
+        PatchedProductImageRequest: {
+            /** @description Text shown in its place. */
+            alt?: string;
+            /** @description Images are shown by position, then id. */
+            position?: number;
         };
         /**
          * @description A product. `price` is a decimal string with two places; `sku` is unique whatever the
@@ -942,6 +996,8 @@ export interface components {
             readonly created_at: string;
             /** Format: date-time */
             readonly updated_at: string;
+            /** @description Ordered by position (then id). */
+            readonly images: components["schemas"]["ProductImage"][];
         };
         /** @description How many products each choice of a filter would show, the other filters applied. */
         ProductFacets: {
@@ -953,6 +1009,74 @@ export interface components {
             in_stock: components["schemas"]["InStockFacet"];
             /** @description Five bands: 0-10, 10-50, 50-100, 100-500, 500 and over; counted with every filter but `min_price` and `max_price`. */
             price: components["schemas"]["PriceBand"][];
+        };
+        /**
+         * @description An image of a product, as stored (re-encoded, without metadata), with its WebP
+         *     renditions. URLs are the storage's: absolute when MEDIA_URL is (or with S3).
+         */
+        ProductImage: {
+            readonly id: number;
+            /** @description The image as stored. */
+            readonly url: string;
+            readonly width: number;
+            readonly height: number;
+            /** @description Text shown in its place. */
+            alt: string;
+            /** @description Images are shown by position, then id. */
+            position: number;
+            readonly renditions: components["schemas"]["Renditions"];
+        };
+        /**
+         * @description An image of a product, as stored (re-encoded, without metadata), with its WebP
+         *     renditions. URLs are the storage's: absolute when MEDIA_URL is (or with S3).
+         */
+        ProductImageRequest: {
+            /** @description Text shown in its place. */
+            alt?: string;
+            /** @description Images are shown by position, then id. */
+            position?: number;
+        };
+        /**
+         * @description A new image: the file (JPEG, PNG or WebP; at most 10 MiB and 40 megapixels), optional
+         *     `alt`, and `position` (after the last image when left out).
+         */
+        ProductImageUploadRequest: {
+            /** @description Text shown in its place. */
+            alt?: string;
+            position?: number;
+            /**
+             * Format: binary
+             * @description JPEG, PNG or WebP, at most 10 MiB and 40 megapixels.
+             */
+            image: string;
+        };
+        /**
+         * @description A product as lists show it: its first image's renditions (`image`) rather than every
+         *     image.
+         */
+        ProductListItem: {
+            readonly id: number;
+            name: string;
+            /** @description Letters, digits, '-', '_' and '.'; unique whatever the letter case. */
+            sku: string;
+            description: string;
+            /** Format: decimal */
+            price: string;
+            stock: number;
+            /** @description `stock > 0`. */
+            readonly in_stock: boolean;
+            /** Active */
+            is_active: boolean;
+            /** @description Category id, or null. */
+            category: number | null;
+            /** @description Null without one. */
+            readonly category_name: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+            /** @description The first image's renditions, or null. */
+            readonly image: components["schemas"]["Renditions"] | null;
         };
         /**
          * @description A product. `price` is a decimal string with two places; `sku` is unique whatever the
@@ -990,6 +1114,12 @@ export interface components {
             first_name?: string;
             last_name?: string;
             password: string;
+        };
+        Renditions: {
+            /** @description WebP, 256 px on the long side. */
+            readonly thumb: string;
+            /** @description WebP, 1024 px on the long side. */
+            readonly medium: string;
         };
         ResendVerificationRequest: {
             /** @description The account's email address. */
@@ -3133,7 +3263,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PaginatedProductList"];
+                    "application/json": components["schemas"]["PaginatedProductListItemList"];
                 };
             };
             /** @description Not modified: the ETag in If-None-Match is current (no body). */
@@ -3890,6 +4020,356 @@ export interface operations {
             };
             /** @description Not found (or not visible to the caller). */
             404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    products_images_create: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A key of your choosing (1-255 printable ASCII characters; a UUID will do) that makes retrying safe: the same key with the same body within 24 hours gets the first answer again (with `Idempotent-Replayed: true`) and writes nothing more. Keys are yours alone (per user; per client address before log-in). */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                product_pk: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["ProductImageUploadRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    /** @description Present on an answer replayed for a repeated Idempotency-Key: the first request's status, body and Location, stored when it was answered. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductImage"];
+                };
+            };
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    /** @description Present on an answer replayed for a repeated Idempotency-Key: the first request's status, body and Location, stored when it was answered. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated, or the credentials or token are invalid or expired. */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but not allowed to do this. */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to the caller). */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    /** @description Present on an answer replayed for a repeated Idempotency-Key: the first request's status, body and Location, stored when it was answered. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `idempotency_in_progress`: a request with this Idempotency-Key is still being processed; retry after the seconds in Retry-After (then its answer is replayed). */
+            409: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 10 MiB and 64 KiB: nothing stored. */
+            413: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type: send multipart/form-data. */
+            415: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `idempotency_key_reused`: this Idempotency-Key was used with another body (or another endpoint) within 24 hours; nothing was written. */
+            422: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    products_images_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+                product_pk: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated, or the credentials or token are invalid or expired. */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but not allowed to do this. */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to the caller). */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: retry after the number of seconds in Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the cache is unavailable: retry shortly. */
+            503: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    products_images_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+                product_pk: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedProductImageRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedProductImageRequest"];
+                "multipart/form-data": components["schemas"]["PatchedProductImageRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductImage"];
+                };
+            };
+            /** @description Invalid input: the body names each field in error. A body that cannot be parsed gets `{detail}`. */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated, or the credentials or token are invalid or expired. */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but not allowed to do this. */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to the caller). */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type: send application/json. */
+            415: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];

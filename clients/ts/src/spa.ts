@@ -17,6 +17,7 @@ import {
   type ApiError,
   type Category,
   type Product,
+  type ProductListItem,
   type ProductListQuery,
   type TokenPair,
   type User,
@@ -128,7 +129,15 @@ const USER_FIELDS: FieldList<User> = {
 const PRODUCT_FIELDS: FieldList<Product> = {
   id: true, name: true, sku: true, description: true, price: true, stock: true, in_stock: true,
   is_active: true, category: true, category_name: true, created_at: true, updated_at: true,
+  images: true,
 };
+const LIST_ITEM_FIELDS: FieldList<ProductListItem> = {
+  id: true, name: true, sku: true, description: true, price: true, stock: true, in_stock: true,
+  is_active: true, category: true, category_name: true, created_at: true, updated_at: true,
+  image: true,
+};
+/** A product as a detail (`images`) or a list (`image`) shows it. */
+type AnyProduct = Product | ProductListItem;
 const TOKEN_FIELDS: FieldList<TokenPair> = {
   access: true, refresh: true, access_expires_at: true, refresh_expires_at: true,
 };
@@ -174,9 +183,9 @@ function checkTokens(step: string, pair: TokenPair, response: Response) {
   );
 }
 
-function checkProduct(step: string, product: Product) {
+function checkProduct(step: string, product: AnyProduct) {
   const at = `product ${show(product.id)}`;
-  checkFields(step, at, product, PRODUCT_FIELDS);
+  checkFields(step, at, product, "images" in product ? PRODUCT_FIELDS : LIST_ITEM_FIELDS);
   check(Number.isInteger(product.id) && product.id > 0, step, `bad id in ${show(product)}`);
   check(product.name.length >= 1 && product.name.length <= 200, step, `${at}: bad name`);
   check(SKU.test(product.sku), step, `${at}: bad sku ${show(product.sku)}`);
@@ -199,8 +208,8 @@ function checkProduct(step: string, product: Product) {
 /** Checks that `products` are in the order of `key` (then `-id`, the contract's last key). */
 function checkOrder(
   step: string,
-  products: Product[],
-  key: (p: Product) => number | string,
+  products: AnyProduct[],
+  key: (p: AnyProduct) => number | string,
   descending: boolean,
 ) {
   for (let i = 1; i < products.length; i += 1) {
@@ -212,7 +221,7 @@ function checkOrder(
   }
 }
 
-function sameIds(step: string, what: string, got: Product[], want: Product[]) {
+function sameIds(step: string, what: string, got: AnyProduct[], want: AnyProduct[]) {
   const have = got.map((p) => p.id).sort((x, y) => x - y);
   const expected = want.map((p) => p.id).sort((x, y) => x - y);
   check(
@@ -312,7 +321,7 @@ async function main() {
   // 5. Page through the whole product list, following `next` until it is null.
   step = "paginate";
   const pageSize = 7;
-  const all: Product[] = [];
+  const all: ProductListItem[] = [];
   const seen = new Set<number>();
   const listPath = new URL("/api/v1/products/", env.apiUrl).href;
   let query: ProductListQuery = { page_size: pageSize };
@@ -402,7 +411,7 @@ async function main() {
   });
   const searched = expectData(step, searchAnswer, 200);
   check((searched.next ?? null) === null, step, `expected one page: ${show(searched)}`);
-  const matches = (p: Product) =>
+  const matches = (p: AnyProduct) =>
     [p.name, p.description, p.sku].some((text) => text.toLowerCase().includes(term));
   for (const p of searched.results) {
     checkProduct(step, p);

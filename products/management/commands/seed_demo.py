@@ -1,19 +1,24 @@
 """A deterministic demo catalog for `make run` and for trying the API at scale."""
 
+import io
 import random
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import F
+from PIL import Image, ImageDraw
 
+from products import images
 from products.models import Category, Product
 
 SKU_PREFIX = "DEMO-"
 FIRST_DAY = datetime(2025, 1, 1, tzinfo=UTC)
 SPREAD = timedelta(days=365)
+PICTURE_SIZE = (800, 600)  # drawn here: no image files in the repository
 
 CATEGORIES = [
     ("Kitchen", "Pots, pans, knives and everything for the stove."),
@@ -58,6 +63,9 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true", help="replace existing demo rows")
         parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
         parser.add_argument("--batch-size", type=int, default=5000)
+        parser.add_argument(
+            "--pictures", type=int, default=12, help="products given a picture (default 12)"
+        )
 
     def handle(self, *args, **options):
         existing = Product.objects.filter(sku__startswith=SKU_PREFIX).count()
@@ -69,6 +77,7 @@ class Command(BaseCommand):
             Product.objects.filter(sku__startswith=SKU_PREFIX).delete()
             categories = self._categories()
             count = self._products(options["products"], categories, options)
+            self._pictures(options["pictures"])
         elapsed = time.monotonic() - started
         self.stdout.write(
             f"Demo catalog: {len(categories)} categories, {count} products in {elapsed:.1f}s."
@@ -93,6 +102,14 @@ class Command(BaseCommand):
         Product.objects.filter(sku__startswith=SKU_PREFIX).update(updated_at=F("created_at"))
         return total
 
+    def _pictures(self, count: int) -> None:
+        """The first products by SKU, each through the same checks and renditions as an
+        upload."""
+        products = Product.objects.filter(sku__startswith=SKU_PREFIX).order_by("sku")
+        for n, product in enumerate(products[:count]):
+            picture = ContentFile(_picture(n), name="demo.png")
+            images.add_image(product=product, prepared=images.prepare(picture), alt=product.name)
+
     @staticmethod
     def _product(n: int, total: int, rng: random.Random, categories: list[Category]) -> Product:
         name = f"{rng.choice(ADJECTIVES)} {rng.choice(MATERIALS)} {rng.choice(NOUNS)}"
@@ -108,3 +125,17 @@ class Command(BaseCommand):
             category=category,
             created_at=FIRST_DAY + SPREAD * (n / total),
         )
+
+
+def _picture(n: int) -> bytes:
+    """A PNG of a coloured shape on a lighter ground, different for each `n`."""
+    hue = (n * 47) % 360
+    ground = Image.new("RGB", PICTURE_SIZE, f"hsl({hue}, 45%, 88%)")
+    draw = ImageDraw.Draw(ground)
+    inset = 80 + (n % 4) * 20
+    box = (inset, inset, PICTURE_SIZE[0] - inset, PICTURE_SIZE[1] - inset)
+    shape = draw.ellipse if n % 2 else draw.rounded_rectangle
+    shape(box, fill=f"hsl({hue}, 60%, 45%)")
+    output = io.BytesIO()
+    ground.save(output, format="PNG")
+    return output.getvalue()

@@ -1,0 +1,343 @@
+"""Product images (API.md, "Product images"): what an upload must be, how it is stored, and
+how a stored image is shown.
+
+An upload is read by Pillow alone, never trusted by its name or content type: it must open as
+JPEG, PNG or WebP, pass `verify()` and a full decode, and hold nothing after the image's own end
+(a polyglot: an image that is also a ZIP, an HTML page, a script). What is stored is re-encoded
+from the decoded pixels, with the EXIF orientation applied first and no metadata carried over,
+so nothing of the uploaded bytes but the picture survives. Renditions are WebP, their long
+side 256 and 1024 px, never enlarged (a small image's renditions are its own size).
+
+The API and the admin both go through `prepare` and `store`, so they refuse and keep the same.
+"""
+
+import tempfile
+import uuid
+from dataclasses import dataclass
+from typing import IO
+
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from PIL import ExifTags, Image, UnidentifiedImageError
+
+from products.models import MAX_POSITION, Product, ProductImage
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp"}  # MPO: a camera's JPEG
+SAVE_OPTIONS = {
+    "JPEG": {"format": "JPEG", "quality": 90},
+    "PNG": {"format": "PNG", "optimize": False},
+    "WEBP": {"format": "WEBP", "quality": 90},
+}
+RENDITIONS = {"thumb": 256, "medium": 1024}
+RENDITION_OPTIONS = {"format": "WEBP", "quality": 80}
+# A large image is first shrunk by a whole factor (box averaging, cheap) to at most this many
+# times the rendition, then resampled: a 24-megapixel photo's 1024 px rendition then passes
+# through 1200 x 800 pixels rather than 1024 x 4000 (16 MiB) or 3000 x 2000.
+REDUCING_GAP = 1.0
+FILE_FIELDS = ("file", "thumb", "medium")
+KEPT_INFO = ("transparency",)  # what is picture, not metadata
+
+# Pillow's own bomb guard at our limit: an image past twice as many pixels is refused by
+# Image.open itself (DecompressionBombError) before anything is decoded; one past the limit
+# only warns there (an error where warnings are), and `_open` refuses it next.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+NOT_AN_IMAGE = "The file is not an image Pillow can read: send a JPEG, PNG or WebP image."
+WRONG_FORMAT = "{format} images are not accepted: send a JPEG, PNG or WebP image."
+TOO_MANY_BYTES = f"The file is larger than {MAX_BYTES // (1024 * 1024)} MiB."
+TOO_MANY_PIXELS = f"The image has more than {MAX_PIXELS:,} pixels."
+DAMAGED = "The image is damaged or truncated: {problem}."
+TRAILING_DATA = "The file holds more than an image (data after the image's end)."
+ANIMATED = "Animated images are not accepted: send a still image."
+
+
+@dataclass
+class PreparedImage:
+    """An upload that passed, re-encoded: the files to store (temporary until stored)."""
+
+    extension: str
+    width: int
+    height: int
+    files: dict[str, IO[bytes]]  # "file", "thumb", "medium"
+
+    def close(self) -> None:
+        for handle in self.files.values():
+            handle.close()
+
+
+def prepare(upload: IO[bytes]) -> PreparedImage:
+    """The upload re-encoded with its renditions, or ValidationError naming what is wrong."""
+    if upload.size > MAX_BYTES:
+        raise ValidationError(TOO_MANY_BYTES, code="too_large")
+    image = _upright(_decoded(upload))  # no reference kept here: `_upright` may let it go
+    image.info = {key: image.info[key] for key in KEPT_INFO if key in image.info}
+    files = {"file": _encoded(image, **SAVE_OPTIONS[_save_format(image.format)])}
+    files |= _renditions(image)
+    return PreparedImage(FORMATS[image.format], image.width, image.height, files)
+
+
+def _save_format(image_format: str) -> str:
+    return "JPEG" if image_format == "MPO" else image_format
+
+
+def _decoded(upload: IO[bytes]) -> Image.Image:
+    """Opened, checked and decoded in full. `verify()` checks what decoding skips (PNG chunk
+    checksums) but leaves the image unusable, hence the second open."""
+    try:
+        _open(upload).verify()
+        image = _open(upload)
+        image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValidationError(TOO_MANY_PIXELS, code="too_many_pixels") from exc
+    except UnidentifiedImageError as exc:
+        raise ValidationError(NOT_AN_IMAGE, code="not_an_image") from exc
+    except ValidationError:
+        raise
+    except Exception as exc:  # Pillow's decoders raise many kinds for a broken file
+        raise ValidationError(DAMAGED.format(problem=exc), code="damaged") from exc
+    if _has_trailing_data(upload, image.format):
+        raise ValidationError(TRAILING_DATA, code="polyglot")
+    return image
+
+
+def _open(upload: IO[bytes]) -> Image.Image:
+    upload.seek(0)
+    image = Image.open(upload)
+    if image.format not in FORMATS:
+        raise ValidationError(WRONG_FORMAT.format(format=image.format), code="format")
+    if image.width * image.height > MAX_PIXELS:
+        raise ValidationError(TOO_MANY_PIXELS, code="too_many_pixels")
+    if getattr(image, "is_animated", False) and image.format != "MPO":
+        raise ValidationError(ANIMATED, code="animated")
+    return image
+
+
+ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+BAND_ROWS = 256
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says (what ImageOps.exif_transpose does), without
+    holding two copies of a large image at once: its rows go to a temporary file band by band,
+    it is let go, and the turned image is built from the bands. A 24-megapixel photo is some
+    92 MiB decoded; both at once would be twice that. The caller must hold no other reference."""
+    method = ORIENTATIONS.get(image.getexif().get(ExifTags.Base.Orientation))
+    if method is None:
+        return image
+    image_format, info = image.format, dict(image.info)
+    if image.mode in ("P", "PA"):  # a palette: small, and pasting bands would lose it
+        turned = image.transpose(method)
+    else:
+        mode, size = image.mode, image.size
+        with tempfile.TemporaryFile() as spill:
+            bands = _spilled(image, spill)
+            del image  # the caller holds no other reference: its memory goes here
+            turned = _unspilled(spill, bands, mode, size, method)
+    turned.format, turned.info = image_format, info
+    return turned
+
+
+def _spilled(image: Image.Image, spill: IO[bytes]) -> list[tuple[int, int, int]]:
+    """The image's rows written to `spill` in bands: (first row, rows, bytes) of each."""
+    bands = []
+    for top in range(0, image.height, BAND_ROWS):
+        rows = image.crop((0, top, image.width, min(image.height, top + BAND_ROWS))).tobytes()
+        spill.write(rows)
+        bands.append((top, min(BAND_ROWS, image.height - top), len(rows)))
+    return bands
+
+
+def _unspilled(spill, bands, mode: str, size: tuple[int, int], method) -> Image.Image:
+    width, height = size
+    turned = Image.new(mode, (height, width) if method in TURNS else (width, height))
+    spill.seek(0)
+    for top, count, length in bands:
+        band = Image.frombytes(mode, (width, count), spill.read(length))
+        turned.paste(band.transpose(method), _turned_box(method, size, top, count))
+    return turned
+
+
+TURNS = {
+    Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.TRANSVERSE,
+}
+
+
+def _turned_box(method, size: tuple[int, int], top: int, rows: int) -> tuple[int, int]:
+    """Where the band of rows `top` to `top + rows` of a `size` image lands once turned (its
+    top-left corner)."""
+    width, height = size
+    corners = [(0, top), (width, top + rows)]
+    moved = {
+        Image.Transpose.FLIP_LEFT_RIGHT: lambda x, y: (width - x, y),
+        Image.Transpose.FLIP_TOP_BOTTOM: lambda x, y: (x, height - y),
+        Image.Transpose.ROTATE_180: lambda x, y: (width - x, height - y),
+        Image.Transpose.ROTATE_90: lambda x, y: (y, width - x),
+        Image.Transpose.ROTATE_270: lambda x, y: (height - y, x),
+        Image.Transpose.TRANSPOSE: lambda x, y: (y, x),
+        Image.Transpose.TRANSVERSE: lambda x, y: (height - y, width - x),
+    }[method]
+    points = [moved(x, y) for x, y in corners]
+    return min(x for x, _ in points), min(y for _, y in points)
+
+
+def _has_trailing_data(upload: IO[bytes], image_format: str) -> bool:
+    """Whether anything follows the image's own end: the JPEG end-of-image marker, PNG's IEND
+    chunk, or the length WebP's RIFF header gives. A decoder stops there and never looks
+    further, which is what lets a ZIP or a script ride along."""
+    upload.seek(0, 2)
+    size = upload.tell()
+    if image_format == "WEBP":
+        upload.seek(4)
+        riff_length = int.from_bytes(upload.read(4), "little")
+        return size > 8 + riff_length + (riff_length % 2)
+    upload.seek(max(0, size - 12))
+    tail = upload.read()
+    if image_format == "PNG":
+        return not tail.endswith(b"IEND\xae\x42\x60\x82")
+    return not tail.endswith(b"\xff\xd9")
+
+
+def _renditions(image: Image.Image) -> dict[str, IO[bytes]]:
+    """Largest first, each from the one before: the small one is made from 1024 px, not from
+    the original's many megapixels."""
+    files, source = {}, image
+    for name, long_side in sorted(RENDITIONS.items(), key=lambda item: -item[1]):
+        source = _fitted(source, long_side)
+        files[name] = _encoded(_for_webp(source), **RENDITION_OPTIONS)
+    return files
+
+
+def _fitted(image: Image.Image, long_side: int) -> Image.Image:
+    scale = long_side / max(image.size)
+    if scale >= 1:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+
+
+def _for_webp(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGB", "RGBA"):
+        return image
+    return image.convert("RGBA" if image.has_transparency_data else "RGB")
+
+
+def _encoded(image: Image.Image, **options) -> IO[bytes]:
+    """Written to a temporary file (memory up to 1 MiB, disk past it)."""
+    output = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (returned open)
+    image.save(output, **options)
+    output.seek(0)
+    return output
+
+
+# --- storing -----------------------------------------------------------------------------------
+
+
+def store(image: ProductImage, prepared: PreparedImage) -> None:
+    """Put the prepared files in the storage under new, unguessable names, and their facts on
+    `image` (not yet saved). The names never repeat, so a URL can be cached for ever."""
+    stem = f"{image.product_id}/{uuid.uuid4().hex}"
+    suffixes = {"file": f".{prepared.extension}"} | {name: f"-{name}.webp" for name in RENDITIONS}
+    for field, handle in prepared.files.items():
+        getattr(image, field).save(f"{stem}{suffixes[field]}", File(handle), save=False)
+    image.width, image.height = prepared.width, prepared.height
+    prepared.close()
+
+
+def add_image(
+    *, product: Product, prepared: PreparedImage, alt: str = "", position: int | None = None
+) -> ProductImage:
+    """A new image of `product`, last unless `position` says otherwise. Should the row not be
+    written, the files just stored go again."""
+    if position is None:
+        position = next_position(product)
+    image = ProductImage(product=product, alt=alt, position=position)
+    store(image, prepared)
+    try:
+        with transaction.atomic():
+            image.save()
+    except Exception:
+        delete_files(image)
+        raise
+    return image
+
+
+def next_position(product: Product) -> int:
+    """After the last image; at the largest position there is, beside it (then by id)."""
+    last = product.images.order_by("-position").values_list("position", flat=True).first()
+    return 0 if last is None else min(last + 1, MAX_POSITION)
+
+
+def delete_files(image: ProductImage) -> None:
+    for field in FILE_FIELDS:
+        name = getattr(image, field).name
+        if name:
+            default_storage.delete(name)
+
+
+# --- showing -----------------------------------------------------------------------------------
+
+VALUES = ("id", "product_id", "file", "thumb", "medium", "width", "height", "alt", "position")
+
+
+def represent(row: dict) -> dict:
+    """An image as the API shows it, from a `.values(*VALUES)` row (or an instance's)."""
+    return {
+        "id": row["id"],
+        "url": default_storage.url(row["file"]),
+        "width": row["width"],
+        "height": row["height"],
+        "alt": row["alt"],
+        "position": row["position"],
+        "renditions": renditions(row),
+    }
+
+
+def renditions(row: dict) -> dict:
+    return {name: default_storage.url(row[name]) for name in RENDITIONS}
+
+
+def as_row(image: ProductImage) -> dict:
+    row = {name: getattr(image, name) for name in VALUES}
+    return row | {name: row[name].name for name in FILE_FIELDS}
+
+
+def attach_images(products: list[dict]) -> None:
+    """`images` on each product row: all of them, in order, in one query."""
+    if not products:
+        return
+    by_product = {row["id"]: [] for row in products}
+    found = ProductImage.objects.filter(product_id__in=list(by_product)).values(*VALUES)
+    for image in found.order_by("product_id", "position", "id"):
+        by_product[image["product_id"]].append(represent(image))
+    for row in products:
+        row["images"] = by_product[row["id"]]
+
+
+def first_image_columns() -> dict[str, Subquery]:
+    """What a product row of a list needs for `image`: its first image's rendition names, each
+    looked up in the same statement as the row (through the product-position index)."""
+    first = ProductImage.objects.filter(product=OuterRef("pk")).order_by("position", "id")
+    return {f"image_{name}": Subquery(first.values(name)[:1]) for name in RENDITIONS}
+
+
+def first_renditions(row: dict) -> dict | None:
+    """`image` of a product row with `first_image_columns()`: None when it has no image."""
+    if row["image_thumb"] is None:
+        return None
+    return {name: default_storage.url(row[f"image_{name}"]) for name in RENDITIONS}
