@@ -1,4 +1,5 @@
-"""Routes: the admin, the API under /api/v1/ with its schema and docs, and the health probes.
+"""Routes: the admin, the API under /api/v1/ with its schema and docs, the health probes and
+the metrics.
 
 Errors under /api/ that never reach a view are answered as JSON by
 `backend.middleware.ApiJsonErrorsMiddleware`, whether DEBUG is on or off.
@@ -6,12 +7,14 @@ Errors under /api/ that never reach a view are answered as JSON by
 
 import functools
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
 from backend import health
 from backend.api_root import ApiRootView
+from backend.middleware import json_error
 from backend.throttling import throttle_login_posts
 from users import backoff
 from users.forms import AdminLoginForm, LoginForm
@@ -31,6 +34,16 @@ def docs_view(name: str, **initkwargs):
         return real_view()(request, *args, **kwargs)
 
     return view
+
+
+def metrics(request):
+    """/metrics (backend/metrics.py), a 404 while metrics are off: prometheus_client is imported
+    only by a process that keeps metrics."""
+    if not settings.METRICS_ENABLED:
+        return json_error(404, "Not found.")
+    from backend.metrics import scrape
+
+    return scrape(request)
 
 
 API_LINKS = {
@@ -97,4 +110,5 @@ urlpatterns = [
     path("api-auth/", include(browsable_api_auth)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
 ]

@@ -15,7 +15,16 @@ from django.conf import settings as django_settings
 from tests.conftest import CONFIGURED_PASSWORD_HASHERS
 from tests.factories import DEFAULT_PASSWORD
 
-CONFIG_PREFIXES = ("DJANGO_", "JWT_", "API_", "CORS_", "CELERY_")
+CONFIG_PREFIXES = (
+    "DJANGO_",
+    "JWT_",
+    "API_",
+    "CORS_",
+    "CELERY_",
+    "OTEL_",
+    "PROMETHEUS_",
+    "METRICS_",
+)
 CONFIG_NAMES = {"DATABASE_URL", "REDIS_URL", "EMAIL_URL", "PASSWORD_RESET_URL"}
 SECRET_KEY = "settings-test-key-" + "k3y" * 20
 RESULT_MARKER = "SETTINGS-TEST-RESULT "
