@@ -33,6 +33,15 @@ INSTRUMENTORS = (
     RedisInstrumentor,
     CeleryInstrumentor,
 )
+# The probes and the scrapes, every few seconds each, would drown the requests (the standard
+# OTEL_PYTHON_DJANGO_EXCLUDED_URLS overrides the list).
+OPTIONS = {
+    DjangoInstrumentor: {
+        "excluded_urls": os.environ.get(
+            "OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "/healthz$,/readyz$,/metrics$"
+        )
+    }
+}
 DEFAULT_SERVICE_NAME = "catalog"
 REQUEST_LOGGER = "backend.requests"
 
@@ -48,7 +57,7 @@ def start() -> None:
 
 def instrument(provider: TracerProvider) -> None:
     for instrumentor in INSTRUMENTORS:
-        instrumentor().instrument(tracer_provider=provider)
+        instrumentor().instrument(tracer_provider=provider, **OPTIONS.get(instrumentor, {}))
     logging.getLogger(REQUEST_LOGGER).addFilter(TRACE_IDS)
 
 

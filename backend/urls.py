@@ -11,6 +11,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from backend import health
 from backend.api_root import ApiRootView
@@ -36,6 +38,8 @@ def docs_view(name: str, **initkwargs):
     return view
 
 
+@never_cache
+@require_safe
 def metrics(request):
     """/metrics (backend/metrics.py), a 404 while metrics are off: prometheus_client is imported
     only by a process that keeps metrics."""

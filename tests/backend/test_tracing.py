@@ -62,6 +62,15 @@ def test_a_request_span_names_its_route_and_holds_its_queries(spans, api_client)
         assert query.attributes["db.system"] in ("sqlite", "postgresql")
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_probes_and_scrapes_are_not_traced(spans, api_client, path):
+    api_client.get(path)
+    api_client.get(PRODUCTS_URL)
+
+    [request] = [span for span in spans.get_finished_spans() if span.kind == SpanKind.SERVER]
+    assert request.name == "GET api/v1/products/"
+
+
 def test_an_incoming_traceparent_is_continued_and_logged(spans, api_client, caplog):
     traceparent = f"00-{TRACE_ID}-{PARENT_ID}-01"
 
