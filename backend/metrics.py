@@ -35,9 +35,7 @@ METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}
 STATEMENTS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
 UNMATCHED = "<unmatched>"  # the route of a request no URL pattern matched (a 404, a bad Host)
 
-REQUESTS = Counter(
-    "http_requests", "HTTP requests answered", ["route", "method", "status"]
-)  # fmt: skip
+REQUESTS = Counter("http_requests", "HTTP requests answered", ["route", "method", "status"])
 REQUEST_SECONDS = Histogram(
     "http_request_duration_seconds", "Time to answer an HTTP request", ["route", "method"]
 )
