@@ -131,7 +131,7 @@ class TimedCache:
 
 
 class TimedRedisCache(TimedCache, RedisCache):
-    pass
+    run_script = _timed("run_script")  # the throttles' one round trip a request
 
 
 class TimedLocMemCache(TimedCache, LocMemCache):
