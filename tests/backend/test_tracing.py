@@ -17,12 +17,13 @@ from opentelemetry.trace import SpanKind
 
 from backend import tracing
 from backend.logs import JsonFormatter
-from tests.backend.test_settings import configured
+from tests.backend.test_settings import SECRET_KEY, configured, start
 from tests.factories import make_product
 
 PRODUCTS_URL = "/api/v1/products/"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
 
 
 @pytest.fixture
@@ -73,10 +74,8 @@ def test_probes_and_scrapes_are_not_traced(spans, api_client, path):
 
 
 def test_an_incoming_traceparent_is_continued_and_logged(spans, api_client, caplog):
-    traceparent = f"00-{TRACE_ID}-{PARENT_ID}-01"
-
     with caplog.at_level(logging.INFO, logger=tracing.REQUEST_LOGGER):
-        response = api_client.get(PRODUCTS_URL, HTTP_TRACEPARENT=traceparent)
+        response = api_client.get(PRODUCTS_URL, HTTP_TRACEPARENT=TRACEPARENT)
 
     assert response.status_code == 200
     request = server_span(spans)
@@ -98,7 +97,7 @@ def test_a_request_without_traceparent_starts_a_trace_of_its_own(spans, api_clie
 
 def test_log_lines_carry_no_trace_id_without_tracing(api_client, caplog):
     with caplog.at_level(logging.INFO, logger=tracing.REQUEST_LOGGER):
-        api_client.get(PRODUCTS_URL, HTTP_TRACEPARENT=f"00-{TRACE_ID}-{PARENT_ID}-01")
+        api_client.get(PRODUCTS_URL, HTTP_TRACEPARENT=TRACEPARENT)
 
     [line] = [record for record in caplog.records if record.name == tracing.REQUEST_LOGGER]
     assert "trace_id" not in json.loads(JsonFormatter().format(line))
@@ -126,3 +125,25 @@ def test_tracing_off_imports_nothing_of_opentelemetry():
     )
 
     assert list(values.values()) == [200, []]
+
+
+def test_the_web_process_exports_its_spans_where_the_variables_say():
+    process = start(
+        {"DJANGO_SECRET_KEY": SECRET_KEY, "OTEL_TRACES_EXPORTER": "console"},
+        "imported('backend.wsgi.application') is not None",
+        f"request('get', '/api/v1/', Host='localhost', traceparent='{TRACEPARENT}')['status']",
+    )
+
+    assert process.returncode == 0, process.stderr
+    assert '"name": "GET api/v1/"' in process.stdout
+    assert f'"trace_id": "0x{TRACE_ID}"' in process.stdout
+
+
+def test_an_exporter_it_cannot_use_refuses_to_start():
+    process = start(
+        {"DJANGO_SECRET_KEY": SECRET_KEY, "OTEL_TRACES_EXPORTER": "jaeger"},
+        "imported('backend.wsgi.application')",
+    )
+
+    assert process.returncode != 0
+    assert "OTEL_TRACES_EXPORTER='jaeger'" in process.stderr
