@@ -2,8 +2,14 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from django.core.handlers.asgi import ASGIHandler
+
+from backend import observability
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 
-application = get_asgi_application()
+# Django's get_asgi_application(), with metrics and traces started as in backend/wsgi.py.
+django.setup(set_prefix=False)
+observability.start()
+application = ASGIHandler()

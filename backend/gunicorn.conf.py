@@ -9,10 +9,17 @@ connections without a thread) and every request must be read within GUNICORN_REA
 seconds of its first byte (backend/gunicorn_worker.py; gunicorn has no such setting). Each
 thread keeps its own persistent database connection (CONN_MAX_AGE with health checks):
 workers times threads connections per instance.
+
+With PROMETHEUS_MULTIPROC_DIR (backend/metrics.py) every worker writes its metrics to files
+of its own there, named by its pid. At start the files of processes no longer running (an
+earlier run) are removed; the Celery workers' files, which share the directory, stay. A worker
+that exits is marked dead, so its live gauges stop counting; its counters stay in the sums.
 """
 
 import multiprocessing
 import os
+import re
+from pathlib import Path
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
@@ -37,3 +44,33 @@ errorlog = "-"
 # what the application makes of X-Forwarded-Proto.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_METRICS_FILE = re.compile(r"_(\d+)\.db$")
+
+
+def on_starting(server):
+    if not metrics_dir:
+        return
+    for file in Path(metrics_dir).glob("*.db"):
+        found = _METRICS_FILE.search(file.name)
+        if found and not _is_running(int(found.group(1))):
+            file.unlink(missing_ok=True)
+
+
+def child_exit(server, worker):
+    if metrics_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True

@@ -43,7 +43,7 @@ if HTTPS:
     # load balancer over plain HTTP and must not be redirected.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -478,3 +478,30 @@ LOGGING = {
         },
     },
 }
+
+# --- Metrics and traces (backend/metrics.py, backend/tracing.py) -------------------------------
+
+# Prometheus metrics, on with a directory every process of the service (gunicorn's workers,
+# Celery's) writes its numbers to, for /metrics to add up. Unset: no metric work at all.
+METRICS_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+METRICS_ENABLED = bool(METRICS_DIR)
+if METRICS_ENABLED and not os.path.isdir(METRICS_DIR):
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR: an existing directory, not {METRICS_DIR!r}"
+    )
+# /metrics answers this bearer token; unset, only clients on this machine that came straight in.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if METRICS_ENABLED:
+    MIDDLEWARE.insert(0, "backend.metrics.PrometheusMiddleware")  # outermost: times the rest
+    CACHES["default"]["BACKEND"] = (
+        "backend.metrics.TimedRedisCache" if REDIS_URL else "backend.metrics.TimedLocMemCache"
+    )
+
+# OpenTelemetry traces, on when the standard variables name an exporter or an OTLP endpoint.
+_traces_exporter = env.str("OTEL_TRACES_EXPORTER", default="").strip().lower()
+_otlp_endpoint = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="") or env.str(
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", default=""
+)
+TRACING_ENABLED = not env.bool("OTEL_SDK_DISABLED", default=False) and (
+    _traces_exporter != "none" if _traces_exporter else bool(_otlp_endpoint)
+)

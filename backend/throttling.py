@@ -26,12 +26,11 @@ from functools import wraps
 from typing import NamedTuple
 
 from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
 from django.http import HttpResponse
-from redis.exceptions import NoScriptError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from backend.cache import RedisCache
 from backend.ratelimit import Quota, report
 
 # Every way to check a password spends this one budget per address: the token endpoint, the
@@ -47,15 +46,8 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 def run_script(script: str, sha: str, key: str, *args):
-    """Run a Lua script on the cache's Redis: by its SHA, and sent whole only when Redis does not
-    know it yet. The key is ours, short and plain: nothing to validate."""
-    backend = caches["default"]
-    redis_key = backend.make_key(key)
-    client = backend._cache.get_client(redis_key, write=True)
-    try:
-        return client.evalsha(sha, 1, redis_key, *args)
-    except NoScriptError:
-        return client.eval(script, 1, redis_key, *args)
+    """Run a Lua script on the cache's Redis (backend.cache.RedisCache.run_script)."""
+    return caches["default"].run_script(script, sha, key, *args)
 
 
 def uses_redis() -> bool:

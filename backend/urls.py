@@ -1,4 +1,5 @@
-"""Routes: the admin, the API under /api/v1/ with its schema and docs, and the health probes.
+"""Routes: the admin, the API under /api/v1/ with its schema and docs, the health probes and
+the metrics.
 
 Errors under /api/ that never reach a view are answered as JSON by
 `backend.middleware.ApiJsonErrorsMiddleware`, whether DEBUG is on or off.
@@ -11,9 +12,12 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from backend import health
 from backend.api_root import ApiRootView
+from backend.middleware import json_error
 from backend.throttling import throttle_login_posts
 from users import backoff
 from users.forms import AdminLoginForm, LoginForm
@@ -33,6 +37,18 @@ def docs_view(name: str, **initkwargs):
         return real_view()(request, *args, **kwargs)
 
     return view
+
+
+@never_cache
+@require_safe
+def metrics(request):
+    """/metrics (backend/metrics.py), a 404 while metrics are off: prometheus_client is imported
+    only by a process that keeps metrics."""
+    if not settings.METRICS_ENABLED:
+        return json_error(404, "Not found.")
+    from backend.metrics import scrape
+
+    return scrape(request)
 
 
 API_LINKS = {
@@ -100,6 +116,7 @@ urlpatterns = [
     path("api-auth/", include(browsable_api_auth)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
 ]
 # Uploaded images, in development (DEBUG) only: production's nginx serves MEDIA_ROOT (README).
 urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -2,8 +2,15 @@
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
+from django.core.handlers.wsgi import WSGIHandler
+
+from backend import observability
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 
-application = get_wsgi_application()
+# Django's get_wsgi_application(), with metrics and traces started in between: after the apps
+# are loaded, before the handler loads the middleware (tracing adds its own).
+django.setup(set_prefix=False)
+observability.start()
+application = WSGIHandler()

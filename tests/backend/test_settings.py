@@ -15,7 +15,17 @@ from django.conf import settings as django_settings
 from tests.conftest import CONFIGURED_PASSWORD_HASHERS
 from tests.factories import DEFAULT_PASSWORD
 
-CONFIG_PREFIXES = ("DJANGO_", "JWT_", "API_", "CORS_", "CELERY_", "REPLICA_")
+CONFIG_PREFIXES = (
+    "DJANGO_",
+    "JWT_",
+    "API_",
+    "CORS_",
+    "CELERY_",
+    "REPLICA_",
+    "OTEL_",
+    "PROMETHEUS_",
+    "METRICS_",
+)
 CONFIG_NAMES = {
     "DATABASE_URL",
     "DATABASE_REPLICA_URLS",

@@ -5,8 +5,10 @@ after the suite has passed on PostgreSQL and Redis (`pytest -m ops tests/ops`), 
 DATABASE_URL and REDIS_URL pointing at those services."""
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis
 
 from tests.ops.servers import (
     admin_connection,
@@ -50,3 +52,14 @@ def deployment(service_urls, template, request):
     start_postgres()
     start_redis()
     drop(current, database_url, name)
+
+
+@pytest.fixture
+def broker_url(service_urls):
+    """A Redis database for the queue alone, so nothing else the tests do touches it."""
+    parts = urlsplit(service_urls[1])
+    own = (int(parts.path.strip("/") or 0) - 1) % 16
+    url = urlunsplit(parts._replace(path=f"/{own}"))
+    redis.Redis.from_url(url).flushdb()
+    yield url
+    redis.Redis.from_url(url).flushdb()

@@ -12,11 +12,9 @@ import subprocess
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-import redis
 
 from tests.ops.servers import PROJECT, PYTHON, call, free_port, wait_for
 
@@ -32,17 +30,6 @@ from users.models import User
 for n in range({count}):
     User.objects.create_user(f"outbox{{n}}", f"outbox{{n}}@example.com", "Outbox-pass-1")
 """
-
-
-@pytest.fixture
-def broker_url(service_urls):
-    """A Redis database for the queue alone, so nothing else the tests do touches it."""
-    parts = urlsplit(service_urls[1])
-    own = (int(parts.path.strip("/") or 0) - 1) % 16
-    url = urlunsplit(parts._replace(path=f"/{own}"))
-    redis.Redis.from_url(url).flushdb()
-    yield url
-    redis.Redis.from_url(url).flushdb()
 
 
 def start_logged(deployment, command: list[str], name: str) -> subprocess.Popen:
