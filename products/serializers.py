@@ -240,8 +240,8 @@ class ProductFacetsSerializer(serializers.Serializer):
     categories = FacetCategorySerializer(
         many=True,
         help_text=(
-            "Per category, by name, the products matching every filter but `category`; "
-            "categories with none are left out."
+            "Per category, by name, the products of its subtree matching every filter but "
+            "`category` (as `category=` matches them); categories with none are left out."
         ),
     )
     in_stock = InStockFacetSerializer(help_text="Counted with every filter but `in_stock`.")

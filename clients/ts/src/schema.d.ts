@@ -1003,7 +1003,7 @@ export interface components {
         ProductFacets: {
             /** @description Products matching every filter. */
             count: number;
-            /** @description Per category, by name, the products matching every filter but `category`; categories with none are left out. */
+            /** @description Per category, by name, the products of its subtree matching every filter but `category` (as `category=` matches them); categories with none are left out. */
             categories: components["schemas"]["FacetCategory"][];
             /** @description Counted with every filter but `in_stock`. */
             in_stock: components["schemas"]["InStockFacet"];
