@@ -215,9 +215,11 @@ class AutoSchema(openapi.AutoSchema):
         return self._documented().get("exclude", False) or super().is_excluded()
 
     def _get_paginator(self):
+        """A list that offers cursor pages documents both kinds; its other paginated actions
+        (a product's history) page by number only, as the view does."""
         paginator = super()._get_paginator()
         cursor_pagination_class = getattr(self.view, "cursor_pagination_class", None)
-        if paginator is None or cursor_pagination_class is None:
+        if paginator is None or cursor_pagination_class is None or self.view.action != "list":
             return paginator
         return PageOrCursorPagination(paginator, cursor_pagination_class())
 

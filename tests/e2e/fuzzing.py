@@ -475,8 +475,8 @@ def _inject_secrets(label: str, body: dict) -> None:
         body.update(account.second_factor())
     elif label == TOTP_CONFIRM and _has_string(body, "code"):
         body["code"] = pyotp.TOTP(enrol(helper("mfa"))).now()
-    elif label == IMAGE_UPLOAD and "image" in body:
-        body["image"] = PICTURE
+    elif label == IMAGE_UPLOAD and isinstance(body.get("image"), str | bytes):
+        body["image"] = PICTURE  # a negative case's image of another type stays as generated
     elif label == TOTP_OFF and _has_string(body, "password"):
         account = helper("mfa")
         if not account.recovery_codes:

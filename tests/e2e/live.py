@@ -7,6 +7,7 @@ Every client reaches it at https://localhost:PORT and trusts the certificate ngi
 for the run: Python's ssl and requests, and Node, through the standard variables set here for
 this process and the ones it starts; Chromium's contexts are told to accept it."""
 
+import atexit
 import os
 import signal
 import socket
@@ -142,9 +143,17 @@ def start(**extra_env: str) -> LiveServer:
     return server
 
 
+TRUSTED = Path(tempfile.gettempdir()) / f"catalog-e2e-trusted-{os.getpid()}.pem"
+atexit.register(TRUSTED.unlink, missing_ok=True)
+
+
 def trust(certificate: Path) -> None:
+    """Every live server's certificate, in one bundle for the run: a server started later (the
+    fuzzing has its own) must not make an earlier one's clients distrust it."""
+    with TRUSTED.open("ab") as bundle:
+        bundle.write(certificate.read_bytes())
     for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
-        os.environ[variable] = str(certificate)
+        os.environ[variable] = str(TRUSTED)
 
 
 def _wait_until_ready(server: LiveServer, timeout: float = 40) -> None:

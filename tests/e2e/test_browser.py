@@ -131,6 +131,7 @@ def test_staff_create_find_filter_and_deactivate_a_product_in_the_admin(
         "category_name": category_name,
         "created_at": None,
         "updated_at": None,
+        "images": [],
     }
 
     # The changelist search finds it by SKU.
@@ -325,6 +326,7 @@ def test_browsable_api_html_form_creates_a_product(live_server, accounts, page, 
         "category_name": category["name"],
         "created_at": None,
         "updated_at": None,
+        "images": [],
     }
     status, listing = fetch_json(f"{base}/api/v1/products/?search={sku}")
     assert [item["id"] for item in listing["results"]] == [shown["id"]]
@@ -364,7 +366,7 @@ def test_browsable_api_filters_dialog_narrows_the_product_list(
         choices = dialog.get_by_label(label, exact=True).locator("option")
         expect(choices).to_have_text(["Any", "Yes", "No"])
     help_texts = dialog.locator("[id$=_helptext]")
-    expect(help_texts).to_have_count(7)
+    expect(help_texts).to_have_count(8)
     for text in help_texts.all_inner_texts():
         assert text.strip(), "an empty help text"
         assert "`" not in text, f"markdown shown raw: {text}"

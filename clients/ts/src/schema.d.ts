@@ -3942,14 +3942,10 @@ export interface operations {
     products_history_list: {
         parameters: {
             query?: {
-                /** @description Where a page starts: the `cursor` of a `next` or `previous` link (with `pagination=cursor`). 400 when malformed or made for other filters or ordering. */
-                cursor?: string;
                 /** @description Page number, from 1. A page past the end is a 404. */
                 page?: number;
                 /** @description Results per page: default 20, at most 100 (larger is capped). */
                 page_size?: number;
-                /** @description `cursor` for cursor pages: `{next, previous, results}`, no `count`; each page starts from the position its cursor holds (as quick deep in the list as at its start), so a walk sees once every row that stays in place while others are added, changed or removed. Left out: numbered pages. */
-                pagination?: "cursor";
             };
             header?: {
                 /** @description An ETag from an earlier answer: 304 with no body if it is still current. */
