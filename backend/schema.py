@@ -176,6 +176,23 @@ class PlainDecimalField(OpenApiSerializerFieldExtension):
         return schema | {"pattern": self.target.pattern}
 
 
+class NullableRelatedField(OpenApiSerializerFieldExtension):
+    """A nullable relation (a product's `category`, a category's `parent`) takes an empty string
+    for null, in every content type, as DRF's relations do: it is what an HTML form's empty
+    choice sends. The schema says so, so that a client (and Schemathesis) knows it."""
+
+    target_class = "backend.fields.StrictPrimaryKeyRelatedField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if direction != "request" or not self.target.allow_null:
+            return schema
+        an_id = {
+            key: value for key, value in schema.items() if key not in ("description", "nullable")
+        }
+        return {"oneOf": [an_id, {"type": "string", "enum": [""]}]}
+
+
 class PageOrCursorPagination:
     """What a list that also pages by cursor (a view's `cursor_pagination_class`) takes and
     answers: the numbered pages' parameters, `pagination` and the cursor's; one envelope whose

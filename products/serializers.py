@@ -57,7 +57,7 @@ class CategorySerializer(StrictModelSerializer):
                     "help_text": "Made from the name when not given; lower case.",
                 },
                 "parent": {
-                    "help_text": "The category above this one (id), or null for a root.",
+                    "help_text": 'The category above this one (id), or null (or "") for a root.',
                     "error_messages": {
                         "does_not_exist": "There is no category with id {pk_value}."
                     },
@@ -190,7 +190,7 @@ class ProductSerializer(StrictModelSerializer):
             # The browsable API's form starts with the box ticked, as the model's default is.
             "is_active": {"initial": True},
             "category": {
-                "help_text": "Category id, or null.",
+                "help_text": 'Category id, or null (or "", what an empty form field sends).',
                 "error_messages": {"does_not_exist": "There is no category with id {pk_value}."},
             },
         }

@@ -438,7 +438,12 @@ def _fresh_identity(body: dict) -> None:
         body["email"] = f"fuzz{suffix}@example.com"
 
 
-def _inject_secrets(label: str, body: dict) -> None:
+def _is_negative(case) -> bool:
+    meta = case.meta
+    return meta is not None and meta.generation.mode == "negative"
+
+
+def _inject_secrets(label: str, body: dict, negative: bool) -> None:
     if label in (LOGOUT, TOKEN_REFRESH) and _has_string(body, "refresh"):
         body["refresh"] = fresh_pair(helper("tokens"))["refresh"]
     elif label == TOKEN_VERIFY and _has_string(body, "token"):
@@ -475,8 +480,8 @@ def _inject_secrets(label: str, body: dict) -> None:
         body.update(account.second_factor())
     elif label == TOTP_CONFIRM and _has_string(body, "code"):
         body["code"] = pyotp.TOTP(enrol(helper("mfa"))).now()
-    elif label == IMAGE_UPLOAD and isinstance(body.get("image"), str | bytes):
-        body["image"] = PICTURE  # a negative case's image of another type stays as generated
+    elif label == IMAGE_UPLOAD and not negative and isinstance(body.get("image"), str | bytes):
+        body["image"] = PICTURE  # a negative case stays negative: the picture could mend it
     elif label == TOTP_OFF and _has_string(body, "password"):
         account = helper("mfa")
         if not account.recovery_codes:
@@ -559,7 +564,7 @@ def before_call(context, case, kwargs):
         _inject_cursor(case)
         out_of = 4 if label in SCARCE_SUCCESS else 2
         if isinstance(case.body, dict) and _chosen(case.body, "inject", out_of):
-            _inject_secrets(case.operation.label, case.body)
+            _inject_secrets(case.operation.label, case.body, negative=_is_negative(case))
         if label == IMAGE_UPLOAD or label in IMAGE_WRITES:
             _inject_image_paths(case, out_of)
         path = case.path_parameters

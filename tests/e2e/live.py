@@ -95,6 +95,7 @@ def environment(directory: Path, **extra: str) -> dict:
         | {
             "DATABASE_URL": f"sqlite:///{directory / 'e2e.sqlite3'}",
             "DJANGO_STATIC_ROOT": str(directory / "static"),
+            "MEDIA_ROOT": str(directory / "media"),  # served by nginx (.ci/nginx reads it too)
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": SECRET_KEY,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -137,7 +138,7 @@ def start(**extra_env: str) -> LiveServer:
     )  # fmt: skip
     server = LiveServer(f"http://127.0.0.1:{port}", process, directory, log)
     _wait_until_ready(server)
-    server.proxy = Proxy.start([f"127.0.0.1:{port}"])
+    server.proxy = Proxy.start([f"127.0.0.1:{port}"], media_root=env["MEDIA_ROOT"])
     server.url = server.proxy.base
     trust(server.proxy.directory / "cert.pem")
     return server

@@ -6,6 +6,7 @@ The instance is stopped by its process id."""
 
 import http.client
 import json
+import os
 import shutil
 import ssl
 import subprocess
@@ -25,11 +26,13 @@ class Proxy:
     http_port: int
 
     @classmethod
-    def start(cls, upstreams: list[str]) -> "Proxy":
+    def start(cls, upstreams: list[str], media_root: str = "") -> "Proxy":
+        """In front of `upstreams`, serving /media/ from `media_root` when given."""
         proxy = cls(Path(tempfile.mkdtemp(prefix="catalog-nginx-")), free_port(), free_port())
         where = [str(proxy.directory), str(proxy.https_port), str(proxy.http_port)]
         hosts = [upstream.removeprefix("http://") for upstream in upstreams]
-        subprocess.run([NGINX, "start", *where, *hosts], check=True, timeout=300)
+        env = os.environ | {"MEDIA_ROOT": media_root} if media_root else None
+        subprocess.run([NGINX, "start", *where, *hosts], check=True, timeout=300, env=env)
         return proxy
 
     def stop(self) -> None:

@@ -680,7 +680,7 @@ export interface components {
             /** @description Made from the name when not given; lower case. */
             slug: string;
             description: string;
-            /** @description The category above this one (id), or null for a root. */
+            /** @description The category above this one (id), or null (or "") for a root. */
             parent: number | null;
             /** @description The categories above this one, from the root. */
             readonly ancestors: components["schemas"]["Ancestor"][];
@@ -696,8 +696,8 @@ export interface components {
             /** @description Made from the name when not given; lower case. */
             slug?: string;
             description?: string;
-            /** @description The category above this one (id), or null for a root. */
-            parent?: number | null;
+            /** @description The category above this one (id), or null (or "") for a root. */
+            parent?: (number | "") | null;
         };
         /** @description A category in the tree, with the categories right below it. */
         CategoryTree: {
@@ -888,8 +888,8 @@ export interface components {
             /** @description Made from the name when not given; lower case. */
             slug?: string;
             description?: string;
-            /** @description The category above this one (id), or null for a root. */
-            parent?: number | null;
+            /** @description The category above this one (id), or null (or "") for a root. */
+            parent?: (number | "") | null;
         };
         /**
          * @description An image of a product, as stored (re-encoded, without metadata), with its WebP
@@ -915,8 +915,8 @@ export interface components {
             stock?: number;
             /** Active */
             is_active?: boolean;
-            /** @description Category id, or null. */
-            category?: number | null;
+            /** @description Category id, or null (or "", what an empty form field sends). */
+            category?: (number | "") | null;
         };
         /** @description What staff may change on someone's account: the profile and `is_active`. */
         PatchedStaffUserRequest: {
@@ -988,7 +988,7 @@ export interface components {
             readonly in_stock: boolean;
             /** Active */
             is_active: boolean;
-            /** @description Category id, or null. */
+            /** @description Category id, or null (or "", what an empty form field sends). */
             category: number | null;
             /** @description Null without one. */
             readonly category_name: string | null;
@@ -1067,7 +1067,7 @@ export interface components {
             readonly in_stock: boolean;
             /** Active */
             is_active: boolean;
-            /** @description Category id, or null. */
+            /** @description Category id, or null (or "", what an empty form field sends). */
             category: number | null;
             /** @description Null without one. */
             readonly category_name: string | null;
@@ -1092,8 +1092,8 @@ export interface components {
             stock?: number;
             /** Active */
             is_active?: boolean;
-            /** @description Category id, or null. */
-            category?: number | null;
+            /** @description Category id, or null (or "", what an empty form field sends). */
+            category?: (number | "") | null;
         };
         RecoveryCodes: {
             /** @description 10 single-use codes that stand in for the app. Shown this once: only their hashes are kept. */

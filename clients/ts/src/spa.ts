@@ -238,6 +238,10 @@ function log(step: string, message: string) {
 // ---------------------------------------------------------------------------------------------
 // The steps
 
+/** A 1x1 red PNG: the smallest picture the image upload takes. */
+const ONE_PIXEL_PNG =
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+
 interface Environment {
   apiUrl: string;
   staffUsername: string;
@@ -526,12 +530,103 @@ async function main() {
   check(after.stock === 5, step, `a 412 wrote anyway: stock is ${after.stock}`);
   log(step, "current If-Match -> 200; old ETag -> 200 with the new body; stale If-Match -> 412");
 
+  // 10. The storefront: the category tree, facet counts, cursor pages, a create sent twice
+  // with one Idempotency-Key, an image, and the change history of what was done above.
+  step = "tree";
+  const tree = expectData(step, await api.GET("/api/v1/categories/tree/"), 200);
+  interface TreeNode {
+    id: number;
+    children: TreeNode[];
+  }
+  const holds = (nodes: TreeNode[], id: number): boolean =>
+    nodes.some((node) => node.id === id || holds(node.children, id));
+  check(holds(tree, category.id), step, `category ${category.id} is not in the tree`);
+  log(step, `200 ${tree.length} root categories, category ${category.id} among them`);
+
+  step = "facets";
+  const facets = expectData(step, await api.GET("/api/v1/products/facets/"), 200);
+  const firstPage = { params: { query: { page_size: 1 } } };
+  const counted = expectData(step, await api.GET("/api/v1/products/", firstPage), 200).count;
+  check(facets.count === counted, step, `facets count ${facets.count}, the list ${counted}`);
+  const banded = facets.price.reduce((sum, band) => sum + band.count, 0);
+  check(banded === facets.count, step, `the price bands hold ${banded} of ${facets.count}`);
+  const inStockOrNot = facets.in_stock.true + facets.in_stock.false;
+  check(inStockOrNot === facets.count, step, `stock: ${inStockOrNot} of ${facets.count}`);
+  log(step, `200 ${facets.count} products, ${facets.categories.length} categories, 5 bands`);
+
+  step = "cursor";
+  const walked = new Set<number>();
+  let cursorQuery: ProductListQuery = { pagination: "cursor", page_size: 50 };
+  for (let pageNumber = 0; ; pageNumber++) {
+    check(pageNumber < 1000, step, "the cursor pages never end");
+    const page = expectData(step, await api.GET("/api/v1/products/", { params: { query: cursorQuery } }), 200);
+    check(page.count === undefined, step, "a cursor page has a count");
+    for (const product of page.results) {
+      check(!walked.has(product.id), step, `product ${product.id} came twice`);
+      walked.add(product.id);
+    }
+    if (page.next === null || page.next === undefined) break;
+    const cursor = new URL(page.next).searchParams.get("cursor");
+    check(cursor !== null, step, `next has no cursor: ${page.next}`);
+    cursorQuery = { pagination: "cursor", page_size: 50, cursor };
+  }
+  check(walked.size === facets.count, step, `walked ${walked.size} of ${facets.count} products`);
+  log(step, `every one of the ${walked.size} products once, 50 a page`);
+
+  step = "idempotent";
+  const keyed = {
+    params: { header: { "Idempotency-Key": randomUUID() } },
+    body: { name: `SPA keyed ${run}`, sku: `SPA-K-${run.toUpperCase()}`, price: "3.00" },
+  };
+  const sentOnce = await staff.POST("/api/v1/products/", keyed);
+  const sentTwice = await staff.POST("/api/v1/products/", keyed);
+  const madeOnce = expectData(step, sentOnce, 201);
+  const answeredTwice = expectData(step, sentTwice, 201);
+  check(madeOnce.id === answeredTwice.id, step, "the retry made a second product");
+  const replayed = sentTwice.response.headers.get("Idempotent-Replayed");
+  check(replayed === "true", step, `the retry is not marked replayed: ${replayed}`);
+  check(!sentOnce.response.headers.has("Idempotent-Replayed"), step, "the first is replayed");
+  const keyedById = { params: { path: { id: madeOnce.id } } };
+  await expectNoBody(step, await staff.DELETE("/api/v1/products/{id}/", keyedById), 204);
+  log(step, `201 product ${madeOnce.id}; the same key again: the same 201, Idempotent-Replayed`);
+
+  step = "image";
+  const picture = new FormData();
+  picture.append("image", new Blob([Buffer.from(ONE_PIXEL_PNG, "base64")], { type: "image/png" }), "spa.png");
+  picture.append("alt", "One red pixel");
+  const uploaded = expectData(
+    step,
+    await staff.POST("/api/v1/products/{product_pk}/images/", {
+      params: { path: { product_pk: created.id } },
+      body: { image: "spa.png", alt: "One red pixel" },
+      bodySerializer: () => picture,
+    }),
+    201,
+  );
+  check(uploaded.width === 1 && uploaded.height === 1, step, `size ${uploaded.width}x${uploaded.height}`);
+  const shown = expectData(step, await api.GET("/api/v1/products/{id}/", byId), 200);
+  check(shown.images.length === 1 && shown.images[0]?.id === uploaded.id, step, show(shown.images));
+  const thumb = await fetch(new URL(uploaded.renditions.thumb, env.apiUrl));
+  check(thumb.status === 200, step, `the thumbnail answers ${thumb.status}`);
+  const thumbType = thumb.headers.get("Content-Type");
+  check(thumbType === "image/webp", step, `the thumbnail is ${thumbType}`);
+  log(step, `201 image ${uploaded.id}; the product shows it; its thumbnail is served as WebP`);
+
+  step = "history";
+  const changes = expectData(step, await staff.GET("/api/v1/products/{id}/history/", byId), 200);
+  const newest = changes.results[0];
+  check(newest !== undefined, step, "no history");
+  check(newest.via === "api" && newest.actor?.username === editor.username, step, show(newest));
+  check(JSON.stringify(newest.changes["stock"]) === "[0,5]", step, show(newest.changes));
+  expectDetail(step, await customer.GET("/api/v1/products/{id}/history/", byId), 404);
+  log(step, `${changes.count} changes, the newest the stock 0 -> 5 by ${editor.username}; 404 to a customer`);
+
   step = "delete";
   await expectNoBody(step, await staff.DELETE("/api/v1/products/{id}/", byId), 204);
   expectDetail(step, await staff.GET("/api/v1/products/{id}/", byId), 404);
   log(step, `204 product ${created.id}; then 404`);
 
-  // 10. Log out: the refresh token is refused afterwards.
+  // 11. Log out: the refresh token is refused afterwards.
   step = "logout";
   const loggedOut = tokens.refresh;
   check(loggedOut !== null, step, "no refresh token to log out with");
@@ -548,7 +643,7 @@ async function main() {
   staffTokens.clear();
   log(step, "204; the refresh token is then refused (401), and so is a second log-out (401)");
 
-  // 11. An expired access token: the client refreshes once, for every request that met it.
+  // 12. An expired access token: the client refreshes once, for every request that met it.
   step = "token expired";
   const expired = await api.GET("/api/v1/users/me/", { headers: bearer(env.expiredAccess) });
   expectDetail(step, expired, 401);
@@ -568,7 +663,7 @@ async function main() {
   expectDetail(`${step} reused`, spentAgain, 401);
   log(step, "401 token_expired; three requests then share one refresh and all answer 200");
 
-  // 12. Sessions: each log-in is one; end another device's, then log out everywhere.
+  // 13. Sessions: each log-in is one; end another device's, then log out everywhere.
   step = "sessions";
   const credentials = { body: { username, password } };
   const phone = expectData(step, await api.POST("/api/v1/auth/token/", credentials), 200);
