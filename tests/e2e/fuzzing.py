@@ -565,8 +565,8 @@ def before_call(context, case, kwargs):
         out_of = 4 if label in SCARCE_SUCCESS else 2
         if isinstance(case.body, dict) and _chosen(case.body, "inject", out_of):
             _inject_secrets(case.operation.label, case.body, negative=_is_negative(case))
-        if label == IMAGE_UPLOAD or label in IMAGE_WRITES:
-            _inject_image_paths(case, out_of)
+        if (label == IMAGE_UPLOAD or label in IMAGE_WRITES) and not _is_negative(case):
+            _inject_image_paths(case, out_of)  # a negative id (say, 0) stays as generated
         path = case.path_parameters
         if case.operation.label == END_SESSION and path and _chosen(path, "session", out_of=8):
             # A path of one uuid makes few distinct cases in the fuzzing phase: nearly all get a
