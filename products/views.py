@@ -2,6 +2,7 @@
 (the groups and permissions staff manage in the admin)."""
 
 from django.db.models import ProtectedError, RestrictedError
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import mixins, viewsets
@@ -310,11 +311,18 @@ class ProductImageViewSet(viewsets.GenericViewSet):
 
     def get_product(self) -> Product:
         products = Product.objects.visible_to(self.request.user)
-        return get_object_or_404(products, pk=self.kwargs["product_pk"])
+        return get_object_or_404(products, pk=self._product_pk())
 
     def get_queryset(self):
         visible = Product.objects.visible_to(self.request.user)
-        return ProductImage.objects.filter(product__in=visible, product=self.kwargs["product_pk"])
+        return ProductImage.objects.filter(product__in=visible, product=self._product_pk())
+
+    def _product_pk(self) -> int:
+        """An id no product can have (past the column's range) names no product: 404."""
+        pk = self.kwargs["product_pk"]
+        if not 0 < pk <= MAX_ID:
+            raise Http404
+        return pk
 
 
 class ProductImageUploadViewSet(mixins.CreateModelMixin, ProductImageViewSet):

@@ -439,8 +439,13 @@ def _fresh_identity(body: dict) -> None:
 
 
 def _is_negative(case) -> bool:
+    """Whether Schemathesis made any part of the case schema-violating (the coverage phase marks
+    the part it broke, its fuzzing phase the whole case)."""
     meta = case.meta
-    return meta is not None and meta.generation.mode == "negative"
+    if meta is None:
+        return False
+    parts = meta.components.values()
+    return meta.generation.mode.is_negative or any(part.mode.is_negative for part in parts)
 
 
 def _inject_secrets(label: str, body: dict, negative: bool) -> None:

@@ -253,6 +253,14 @@ def test_changing_and_deleting_need_change_product(api_client, customer_client, 
     assert ProductImage.objects.get().alt == ""
 
 
+def test_an_image_under_an_id_no_product_can_have_is_404(editor_client):
+    past_the_range = f"{PRODUCTS_URL}{2**63}/images/"
+
+    assert editor_client.patch(f"{past_the_range}1/", {"alt": "x"}).status_code == 404
+    assert editor_client.delete(f"{past_the_range}1/").status_code == 404
+    assert editor_client.post(past_the_range, {}, format="multipart").status_code == 404
+
+
 def test_an_image_of_an_unknown_product_is_404(editor_client):
     product = make_product()
 
