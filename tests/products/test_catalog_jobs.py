@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from products.bulk import jobs
@@ -287,3 +289,18 @@ def test_a_job_already_claimed_is_not_run_again():
 
     job.refresh_from_db()
     assert (job.status, job.finished_at) == ("running", None)
+
+
+def test_the_job_list_costs_the_same_queries_for_one_job_or_many(exporter):
+    def queries_for_the_list() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert exporter.get(JOBS_URL).status_code == 200
+        return len(captured)
+
+    CatalogJob.objects.create(kind="export", created_by=make_staff(username="a", email="a@x.io"))
+    one = queries_for_the_list()
+    for n in range(5):
+        staff = make_staff(username=f"s{n}", email=f"s{n}@example.com")
+        CatalogJob.objects.create(kind="import", created_by=staff)
+
+    assert queries_for_the_list() == one
