@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from backend.admin_columns import with_compact_timestamps
+from backend.admin_columns import ReadOnlyAdmin, with_compact_timestamps
 from products import history, images
 from products.bulk import jobs
 from products.filters import ROOTS
@@ -211,7 +211,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(CatalogJob)
-class CatalogJobAdmin(admin.ModelAdmin):
+class CatalogJobAdmin(ReadOnlyAdmin):
     """CSV imports and exports (`products.bulk.jobs`): started here, run by a worker, followed
     on the job's page, which reloads itself until the job ends. Importing takes the rights to
     add and change categories and products; exporting, to view them. Jobs are read-only."""
@@ -240,15 +240,6 @@ class CatalogJobAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @staticmethod
     def may_import(request) -> bool:
