@@ -15,11 +15,11 @@ import os
 import threading
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from backend.background import hand_on
 from products.bulk.csvfiles import FileProblem
 from products.bulk.exporter import CATEGORY_HEADER, PRODUCT_HEADER, export_catalog
 from products.bulk.importer import ImportFailed, import_catalog
@@ -59,20 +59,7 @@ def _queued(job: CatalogJob) -> CatalogJob:
 
 
 def dispatch(pk: int) -> None:
-    """Hand a job to the broker, or run it here when there is none. Never raises: the job is
-    committed, and one the broker did not take is the sweep's to hand on again."""
-    if not settings.CELERY_BROKER_URL:
-        try:
-            run(pk)
-        except Exception:
-            logger.exception("Catalog job %s failed", pk)
-        return
-    from products.tasks import run_catalog_job  # imports Celery: only when a job is enqueued
-
-    try:
-        run_catalog_job.delay(pk)
-    except Exception:
-        logger.warning("Catalog job %s not enqueued; the sweep will", pk, exc_info=True)
+    hand_on(pk, task="products.tasks.run_catalog_job", run_here=run, what="Catalog job")
 
 
 def run(pk: int) -> None:
