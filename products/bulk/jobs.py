@@ -37,15 +37,16 @@ Status = CatalogJob.Status
 
 def start_import(user, *, categories=None, products=None) -> CatalogJob:
     """`categories`, `products`: uploaded files; one left out imports nothing of its kind."""
-    job = _queued(CatalogJob(kind=CatalogJob.Kind.IMPORT, created_by=user))
-    job.categories_file.save(CATEGORIES, categories or _empty(CATEGORY_HEADER), save=False)
-    job.products_file.save(PRODUCTS, products or _empty(PRODUCT_HEADER), save=False)
-    job.save(update_fields=["categories_file", "products_file"])
-    return job
+    with transaction.atomic():  # handed on once its files are stored, whatever the caller's
+        job = CatalogJob.objects.create(kind=CatalogJob.Kind.IMPORT, created_by=user)
+        job.categories_file.save(CATEGORIES, categories or _empty(CATEGORY_HEADER), save=False)
+        job.products_file.save(PRODUCTS, products or _empty(PRODUCT_HEADER), save=False)
+        job.save(update_fields=["categories_file", "products_file"])
+        return _queued(job)
 
 
 def start_export(user) -> CatalogJob:
-    return _queued(CatalogJob(kind=CatalogJob.Kind.EXPORT, created_by=user))
+    return _queued(CatalogJob.objects.create(kind=CatalogJob.Kind.EXPORT, created_by=user))
 
 
 def _empty(header: list[str]) -> ContentFile:
@@ -53,7 +54,6 @@ def _empty(header: list[str]) -> ContentFile:
 
 
 def _queued(job: CatalogJob) -> CatalogJob:
-    job.save()
     transaction.on_commit(lambda: dispatch(job.pk))
     return job
 

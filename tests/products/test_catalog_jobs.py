@@ -304,3 +304,12 @@ def test_the_job_list_costs_the_same_queries_for_one_job_or_many(exporter):
         CatalogJob.objects.create(kind="import", created_by=staff)
 
     assert queries_for_the_list() == one
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_started_outside_a_transaction_runs_with_its_files():
+    job = jobs.start_import(None, products=upload("products.csv", PRODUCTS))
+
+    job.refresh_from_db()
+    assert (job.status, job.errors, job.rows_written) == ("succeeded", [], 3)
+    assert Product.objects.count() == 3
