@@ -1,4 +1,4 @@
-"""Change-list columns the apps' admins share."""
+"""What the apps' admins share: change-list columns, and a read-only admin."""
 
 from django.contrib import admin
 from django.core.exceptions import FieldDoesNotExist
@@ -43,3 +43,16 @@ def compact_timestamp(model: type[models.Model], name: str):
 
     column.__name__ = name
     return column
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the application (an outbox, a job record): shown, never edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

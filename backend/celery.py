@@ -1,8 +1,8 @@
 """The Celery app: `celery -A backend worker` (README, "Background jobs").
 
 Configured from Django's settings (the `CELERY_` ones). Web processes never import this at
-start-up: `users.mail` imports it when it first hands a job to the broker, so a gunicorn worker
-that sends no email carries none of Celery's memory."""
+start-up: `backend.background` imports it when it first hands a job to the broker, so a gunicorn
+worker that enqueues nothing carries none of Celery's memory."""
 
 import os
 

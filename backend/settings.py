@@ -383,11 +383,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 0,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# `celery worker --beat` on one worker: the outbox sweep every minute (users.mail.sweep), and
+# `celery worker --beat` on one worker: the outbox sweep and the catalog jobs' sweep every minute
+# (users.mail.sweep, products.bulk.jobs.sweep), and
 # Idempotency-Key records past their 24 hours deleted every hour. Its state (when each last ran)
 # is worth nothing across restarts: kept out of the checkout.
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "users.tasks.sweep_outbox", "schedule": 60.0},
+    "catalog-jobs-sweep": {"task": "products.tasks.sweep_catalog_jobs", "schedule": 60.0},
     "idempotency-keys-expiry": {
         "task": "backend.idempotency.tasks.clear_expired_keys",
         "schedule": 3600.0,
@@ -409,6 +411,9 @@ USE_TZ = True
 # from the standard AWS variables. URLs are the storage's own: absolute when MEDIA_URL is.
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
+# The CSV files of admin-started imports and exports (products.models.JobFiles): private, and
+# shared by every instance and worker (a shared volume).
+CATALOG_JOBS_ROOT = env.path("CATALOG_JOBS_ROOT", default=BASE_DIR / "job-files")
 
 
 def media_storage(url: str) -> dict:

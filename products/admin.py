@@ -3,14 +3,26 @@ queries, no full-table count on filtered lists)."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.utils.html import format_html
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
-from backend.admin_columns import with_compact_timestamps
+from backend.admin_columns import ReadOnlyAdmin, with_compact_timestamps
 from products import history, images
+from products.bulk import jobs
 from products.filters import ROOTS
-from products.models import MAX_DEPTH, Category, Product, ProductImage, parent_chain
+from products.models import (
+    MAX_DEPTH,
+    CatalogJob,
+    Category,
+    Product,
+    ProductImage,
+    parent_chain,
+)
 from products.resources import CATEGORY, PRODUCT, Resource
 
 HISTORY_SHOWN = 100
@@ -178,3 +190,134 @@ class ProductAdmin(ChangeHistoryAdmin):
         count = Product.objects.filter(pk__in=queryset.values("pk")).set_active(is_active)
         state = "activated" if is_active else "deactivated"
         self.message_user(request, f"{count} product(s) {state}.", messages.SUCCESS)
+
+
+IMPORT_PERMISSIONS = [
+    f"products.{action}_{model}"
+    for model in ("category", "product")
+    for action in ("add", "change")
+]
+EXPORT_PERMISSIONS = ["products.view_category", "products.view_product"]
+
+
+class ImportForm(forms.Form):
+    categories = forms.FileField(required=False, help_text="CSV, as `export_catalog` writes it.")
+    products = forms.FileField(required=False, help_text="CSV, as `export_catalog` writes it.")
+
+    def clean(self):
+        if not self.cleaned_data.get("categories") and not self.cleaned_data.get("products"):
+            raise ValidationError("Choose a categories file, a products file, or both.")
+        return self.cleaned_data
+
+
+@admin.register(CatalogJob)
+class CatalogJobAdmin(ReadOnlyAdmin):
+    """CSV imports and exports (`products.bulk.jobs`): started here, run by a worker, followed
+    on the job's page, which reloads itself until the job ends. Importing takes the rights to
+    add and change categories and products; exporting, to view them. Jobs are read-only."""
+
+    list_display = ("__str__", "status", "created_by", "created_at", "rows_checked", "rows_written")
+    list_filter = ("kind", "status")
+    list_select_related = ("created_by",)
+    fields = (
+        "kind",
+        "status",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "rows_checked",
+        "rows_written",
+        "files",
+        "problems",
+    )
+    readonly_fields = fields
+    change_list_template = "admin/products/catalogjob/change_list.html"
+    change_form_template = "admin/products/catalogjob/change_form.html"
+
+    def has_view_permission(self, request, obj=None):
+        return self.may_import(request) or self.may_export(request)
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    @staticmethod
+    def may_import(request) -> bool:
+        return request.user.is_active and request.user.has_perms(IMPORT_PERMISSIONS)
+
+    @staticmethod
+    def may_export(request) -> bool:
+        return request.user.is_active and request.user.has_perms(EXPORT_PERMISSIONS)
+
+    def get_urls(self):
+        own = [
+            path("import/", self.admin_site.admin_view(self.import_view), name="catalogjob_import"),
+            path("export/", self.admin_site.admin_view(self.export_view), name="catalogjob_export"),
+            path(
+                "<int:pk>/download/<str:which>/",
+                self.admin_site.admin_view(self.download_view),
+                name="catalogjob_download",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"may_import": self.may_import(request), "may_export": self.may_export(request)}
+        return super().changelist_view(request, (extra_context or {}) | extra)
+
+    def import_view(self, request):
+        if not self.may_import(request):
+            raise PermissionDenied
+        posted = request.method == "POST"
+        form = ImportForm(request.POST, request.FILES) if posted else ImportForm()
+        if posted and form.is_valid():
+            job = jobs.start_import(request.user, **form.cleaned_data)
+            return self._started(request, job)
+        return self._start_page(request, "Import categories and products from CSV", form)
+
+    def export_view(self, request):
+        if not self.may_export(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            return self._started(request, jobs.start_export(request.user))
+        return self._start_page(request, "Export the catalog to CSV", forms.Form())
+
+    def _started(self, request, job):
+        self.message_user(request, f"{job} queued.", messages.SUCCESS)
+        return redirect("admin:products_catalogjob_change", job.pk)
+
+    def _start_page(self, request, title, form):
+        context = self.admin_site.each_context(request) | {
+            "title": title,
+            "form": form,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/products/catalogjob/start.html", context)
+
+    def download_view(self, request, pk, which):
+        job = get_object_or_404(CatalogJob, pk=pk, kind=CatalogJob.Kind.EXPORT)
+        if not self.may_export(request):
+            raise PermissionDenied
+        file = {"categories": job.categories_file, "products": job.products_file}.get(which)
+        if job.status != CatalogJob.Status.SUCCEEDED or not file:
+            raise Http404("No such file.")
+        name = f"catalog-{job.pk}-{which}.csv"
+        return FileResponse(file.open("rb"), as_attachment=True, filename=name)
+
+    @admin.display(description="files")
+    def files(self, job):
+        if job.kind != CatalogJob.Kind.EXPORT or job.status != CatalogJob.Status.SUCCEEDED:
+            return "-"
+        links = [
+            (reverse("admin:catalogjob_download", args=[job.pk, which]), f"{which}.csv")
+            for which in ("categories", "products")
+        ]
+        return format_html_join(" ", '<a href="{}" download>{}</a>', links)
+
+    @admin.display(description="errors (file:line: field: message)")
+    def problems(self, job):
+        if not job.errors:
+            return "-"
+        return format_html(
+            "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((e,) for e in job.errors))
+        )

@@ -7,6 +7,7 @@ requests all meet the same wall; serializers only make the messages friendly.
 
 import functools
 import operator
+import os
 import unicodedata
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core import validators
 from django.core.exceptions import ValidationError
+from django.core.files.storage import FileSystemStorage
 from django.db import connection, models
 from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
@@ -437,3 +439,71 @@ class CatalogChange(models.Model):
 
     def __str__(self):
         return f"{self.table_name}#{self.object_id} {self.via} @ {self.at}"
+
+
+class JobFiles(FileSystemStorage):
+    """Where catalog jobs keep their CSV files (settings.CATALOG_JOBS_ROOT): outside MEDIA_ROOT,
+    so no web server publishes them; staff download them through the admin."""
+
+    @property
+    def base_location(self):
+        return settings.CATALOG_JOBS_ROOT
+
+    @property
+    def location(self):
+        return os.path.abspath(self.base_location)
+
+
+def job_files() -> JobFiles:
+    return JobFiles()
+
+
+def job_directory(job: "CatalogJob", filename: str) -> str:
+    return f"jobs/{job.pk}/{filename}"
+
+
+class CatalogJob(models.Model):
+    """A CSV import or export started in the admin and run by a Celery worker
+    (`products.bulk.jobs`)."""
+
+    class Kind(models.TextChoices):
+        IMPORT = "import"
+        EXPORT = "export"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the worker running it."
+    )
+    # An import's uploads, or an export's results.
+    categories_file = models.FileField(storage=job_files, upload_to=job_directory, blank=True)
+    products_file = models.FileField(storage=job_files, upload_to=job_directory, blank=True)
+    rows_checked = models.PositiveBigIntegerField(default=0)
+    rows_written = models.PositiveBigIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="FILE:LINE: field: message")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="catalogjob_status_beat"),
+            models.Index(fields=["-created_at", "-id"], name="catalogjob_newest"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

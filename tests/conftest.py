@@ -41,6 +41,7 @@ def _fast_and_isolated(settings, db, tmp_path):
     local memory, or Redis when REDIS_URL is set). Uploaded images land in the test's own
     directory."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.CATALOG_JOBS_ROOT = tmp_path / "jobs"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.API_CACHE_SECONDS = 0
     settings.STORAGES = settings.STORAGES | {

@@ -4,7 +4,7 @@ from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.templatetags.static import static
 from django.utils.html import format_html
 
-from backend.admin_columns import with_compact_timestamps
+from backend.admin_columns import ReadOnlyAdmin, with_compact_timestamps
 from users import mfa, services, sessions
 from users.models import OutboxEmail, Session, User
 from users.permissions import may_change
@@ -202,7 +202,7 @@ class SessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutboxEmail)
-class OutboxEmailAdmin(admin.ModelAdmin):
+class OutboxEmailAdmin(ReadOnlyAdmin):
     """What the outbox holds and whether each email left, for operators (needs
     `users.view_outboxemail`). Read-only, and without the bodies: a password reset's body holds
     the link that resets the password."""
@@ -218,12 +218,3 @@ class OutboxEmailAdmin(admin.ModelAdmin):
     @admin.display(description="to")
     def to(self, email):
         return ", ".join(email.recipients)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

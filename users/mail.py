@@ -6,19 +6,16 @@ with no broker, delivered in-process. `deliver` sends one row at most once; `swe
 again the rows nobody has tried for a minute (a broker that was down at commit, a worker that
 gave up), from Celery beat or `manage.py send_outbox`."""
 
-import logging
 from datetime import timedelta
 from functools import partial
 
-from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from backend.background import hand_on
 from users.models import OutboxEmail
-
-logger = logging.getLogger(__name__)
 
 # Longer than the longest pause between two tries of one job (users.tasks.RETRY_BACKOFF_MAX),
 # so the sweep leaves alone the rows a worker is still retrying.
@@ -33,20 +30,9 @@ def send(*, subject: str, body: str, to: list[str]) -> OutboxEmail:
 
 
 def dispatch(pk: int) -> None:
-    """Hand a recorded email to the broker, or deliver it here when there is none. A failure
-    is logged, never raised: the change is committed, and the row is the sweep's to retry."""
-    if not settings.CELERY_BROKER_URL:
-        try:
-            deliver(pk)
-        except Exception:
-            logger.warning("Email %s not sent; it stays in the outbox", pk, exc_info=True)
-        return
-    from users.tasks import deliver_email  # imports Celery: only when a job is enqueued
-
-    try:
-        deliver_email.delay(pk)
-    except Exception:
-        logger.warning("Email %s not enqueued; the outbox sweep will", pk, exc_info=True)
+    """Hand a recorded email to the broker, or deliver it here when there is none. One not
+    sent stays in the outbox, for the sweep."""
+    hand_on(pk, task="users.tasks.deliver_email", run_here=deliver, what="Email")
 
 
 def deliver(pk: int) -> None:

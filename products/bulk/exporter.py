@@ -17,16 +17,17 @@ PRODUCT_HEADER = list(product_columns())
 CHUNK = 5000
 
 
-def export_catalog(*, categories_path: str, products_path: str) -> tuple[int, int]:
+def export_catalog(
+    *, categories_path: str, products_path: str, progress=lambda rows: None
+) -> tuple[int, int]:
+    """`progress` is called with the count of rows written so far, after each row."""
     categories = Category.objects.order_by("id").values_list(*CATEGORY.csv_sources)
     products = Product.objects.order_by("id").values_list(*PRODUCT.csv_sources)
-    return (
-        _write(categories_path, CATEGORY_HEADER, categories),
-        _write(products_path, PRODUCT_HEADER, products),
-    )
+    written = _write(categories_path, CATEGORY_HEADER, categories, progress)
+    return written, _write(products_path, PRODUCT_HEADER, products, lambda n: progress(written + n))
 
 
-def _write(path: str, header: list[str], rows) -> int:
+def _write(path: str, header: list[str], rows, progress) -> int:
     count = 0
     with open(path, "w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)  # RFC 4180: minimal quoting, CRLF line ends
@@ -34,6 +35,7 @@ def _write(path: str, header: list[str], rows) -> int:
         for row in rows.iterator(chunk_size=CHUNK):
             writer.writerow([_cell(value) for value in row])
             count += 1
+            progress(count)
     return count
 
 

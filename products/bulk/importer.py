@@ -5,7 +5,7 @@ API's rules before anything is written; one bad row means every bad row is repor
 `FILE:LINE: field: message` and the transaction is rolled back.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -36,7 +36,22 @@ class ImportResult:
     categories_updated: int = 0
     products_created: int = 0
     products_updated: int = 0
+    rows_checked: int = 0
     errors: list[str] = field(default_factory=list)
+    progress: Callable[["ImportResult"], None] = field(default=lambda result: None, repr=False)
+
+    @property
+    def rows_written(self) -> int:
+        return (
+            self.categories_created
+            + self.categories_updated
+            + self.products_created
+            + self.products_updated
+        )
+
+    def checked(self) -> None:
+        self.rows_checked += 1
+        self.progress(self)
 
 
 @dataclass
@@ -45,14 +60,17 @@ class CategoryRow:
     values: dict
 
 
-def import_catalog(*, categories_path: str, products_path: str, dry_run: bool) -> ImportResult:
+def import_catalog(
+    *, categories_path: str, products_path: str, dry_run: bool, progress=None
+) -> ImportResult:
     """Raises ImportFailed (nothing written) or returns what was (or, dry, would be) written.
-    The change history records what it writes as made by an import."""
-    result = ImportResult()
+    The change history records what it writes as made by an import. `progress`, if given, is
+    called with the result so far after each row read and each write."""
+    result = ImportResult(progress=progress) if progress else ImportResult()
     with changes_via(VIA_IMPORT), transaction.atomic(), Staging() as staging:
-        categories = _read_categories(categories_path, result.errors)
+        categories = _read_categories(categories_path, result)
         staging.write_category_ids(_file_ids(categories))
-        staging.write_products(_product_rows(products_path, result.errors))
+        staging.write_products(_product_rows(products_path, result))
         _check_categories(categories, categories_path, result.errors)
         _check_products(staging, products_path, result.errors)
         if result.errors:
@@ -99,11 +117,12 @@ def _read_cells(row: CsvRow, columns, path: str, errors: list[str]) -> dict | No
     return values if ok else None
 
 
-def _read_categories(path: str, errors: list[str]) -> list[CategoryRow]:
+def _read_categories(path: str, result: ImportResult) -> list[CategoryRow]:
     columns = category_columns()
     rows = []
     for row in read_rows(path, list(columns), _required(columns)):
-        values = _read_cells(row, columns, path, errors)
+        result.checked()
+        values = _read_cells(row, columns, path, result.errors)
         if values is not None:
             values["slug"] = values.get("slug") or slug_for(values["name"])
             if "description" in values:  # a column left empty clears it; no column keeps it
@@ -116,12 +135,13 @@ def _required(columns) -> list[str]:
     return [name for name, column in columns.items() if column.in_every_file]
 
 
-def _product_rows(path: str, errors: list[str]) -> Iterator[tuple]:
+def _product_rows(path: str, result: ImportResult) -> Iterator[tuple]:
     """Staging rows (`staging.product_columns()`): a text column left out or empty is empty
     text, as the API stores it; anything else left out is null (its default, or kept)."""
     columns = product_columns()
     for row in read_rows(path, list(columns), _required(columns)):
-        values = _read_cells(row, columns, path, errors)
+        result.checked()
+        values = _read_cells(row, columns, path, result.errors)
         if values is not None:
             cells = [_staged(values.get(name), column) for name, column in columns.items()]
             yield (row.line, *cells, values[PRODUCT.natural_key].lower())
@@ -282,6 +302,7 @@ def _apply_category(row: CategoryRow, result: ImportResult, ids: dict[int, int])
     else:
         Category.objects.filter(pk=category.pk).update(**values)
         result.categories_updated += 1
+    result.progress(result)
     if file_id is not None:
         ids[file_id] = category.pk
 
@@ -378,6 +399,7 @@ def _indexes_rebuilt_after(rebuild: bool):
 def _write_products(staging: Staging, result: ImportResult) -> None:
     now = {"now": connection.ops.adapt_datetimefield_value(timezone.now())}
     result.products_updated = staging.execute(update_products_sql(), now)
+    result.progress(result)
     if staging.is_postgres:
         # Ids the file leaves out come after every id in the table and in the file.
         staging.execute(MOVE_PRODUCT_SEQUENCE)
@@ -386,6 +408,7 @@ def _write_products(staging: Staging, result: ImportResult) -> None:
         inserts = [("s.id", "s.id IS NOT NULL"), ("s.id", "s.id IS NULL")]
     for id_expression, which in inserts:
         result.products_created += staging.execute(insert_products_sql(id_expression, which), now)
+        result.progress(result)
 
 
 def _move_sequences_past_ids() -> None:
