@@ -97,18 +97,20 @@ class _ContextPassing:
             return execute(sql, params, many, context)
         connection, value = context["connection"], current()
         if connection.in_atomic_block:  # also clears what an earlier write of it set
-            _set(context["cursor"], value)
+            _set(connection, context["cursor"], value)
             return execute(sql, params, many, context)
         if value is None:  # a transaction of its own starts with nothing set
             return execute(sql, params, many, context)
         with transaction.atomic(using=connection.alias):
-            _set(context["cursor"], value)
+            _set(connection, context["cursor"], value)
             return execute(sql, params, many, context)
 
     def _writes_tracked(self, sql: str) -> bool:
         return sql.lstrip()[:6].upper() in WRITES and self.naming.search(sql) is not None
 
 
-def _set(cursor, value: str | None) -> None:
-    """On the driver's cursor, beneath Django's: not a query of the application's own."""
-    cursor.cursor.execute("SELECT set_config(%s, %s, true)", [SETTING, value or ""])
+def _set(connection, cursor, value: str | None) -> None:
+    """On the driver's cursor, beneath Django's: not a query of the application's own. Its
+    errors are Django's as any query's are (a lost connection is a 503, not a 500)."""
+    with connection.wrap_database_errors:
+        cursor.cursor.execute("SELECT set_config(%s, %s, true)", [SETTING, value or ""])

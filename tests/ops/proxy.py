@@ -35,6 +35,11 @@ class Proxy:
         subprocess.run([NGINX, "start", *where, *hosts], check=True, timeout=300, env=env)
         return proxy
 
+    def balance(self, upstreams: list[str]) -> None:
+        """Balance over these upstreams from now on ("127.0.0.1:8001 down" drains one)."""
+        where = [str(self.directory), str(self.https_port), str(self.http_port)]
+        subprocess.run([NGINX, "reload", *where, *upstreams], check=True, timeout=60)
+
     def stop(self) -> None:
         subprocess.run([NGINX, "stop", str(self.directory)], check=True, timeout=30)
         shutil.rmtree(self.directory, ignore_errors=True)

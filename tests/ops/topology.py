@@ -68,8 +68,9 @@ class Topology:
         return self.proxy.base
 
     def stop_instance(self, n: int) -> None:
-        """A graceful stop (SIGTERM), as a deploy or a process manager does: what is in
-        flight is answered, then the port refuses connections."""
+        """As a deploy restarts one: nginx stops sending it requests (`down`, a reload), then a
+        graceful stop (SIGTERM) answers what is in flight."""
+        self._balance(draining=n)
         process = self.deployment.processes[n]
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=40)
@@ -77,6 +78,15 @@ class Topology:
     def start_instance(self, n: int) -> None:
         self.deployment.start_instance(port=self.ports[n])
         self.deployment.processes.insert(n, self.deployment.processes.pop())
+        self._balance()
+
+    def _balance(self, draining: int | None = None) -> None:
+        self.proxy.balance(
+            [
+                f"127.0.0.1:{port}" + (" down" if n == draining else "")
+                for n, port in enumerate(self.ports)
+            ]
+        )
 
     def kill_worker(self) -> None:
         worker = self.deployment.processes[-1]
