@@ -151,7 +151,7 @@ class DateOrDateTimeField(forms.Field):
             parsed = None
         if parsed is None:
             raise forms.ValidationError("Enter an ISO 8601 date or date-time.", code="invalid")
-        return parsed
+        return _in_utc(parsed) if isinstance(parsed, datetime) else parsed
 
 
 class CreatedBoundFilter(filters.Filter):
@@ -163,15 +163,29 @@ class CreatedBoundFilter(filters.Filter):
         if value is None:
             return qs
         if isinstance(value, datetime):
-            instant = value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
-            return qs.filter(**{f"{self.field_name}__{self.lookup_expr}": instant})
-        if self.lookup_expr == "lte":  # up to the end of that day: before the next one starts
+            return qs.filter(**{f"{self.field_name}__{self.lookup_expr}": value})
+        if self.lookup_expr == "lte":  # to the end of that day: before the next one starts
+            if value == date.max:
+                return qs
             return qs.filter(**{f"{self.field_name}__lt": _midnight(value + timedelta(days=1))})
         return qs.filter(**{f"{self.field_name}__{self.lookup_expr}": _midnight(value)})
 
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """The instant in UTC (naive means UTC). ISO 8601 allows offsets to ±23:59, PostgreSQL
+    takes ±15:59 only; and an instant within a day of the calendar's ends may have no UTC time
+    in it (0001-01-01T00:00+05:00): it stands for that end."""
+    if timezone.is_naive(moment):
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        end = datetime.min if moment.year == date.min.year else datetime.max
+        return end.replace(tzinfo=UTC)
 
 
 def category_choices():

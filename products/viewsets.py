@@ -236,8 +236,11 @@ class CatalogViewSet(viewsets.ModelViewSet):
         """For a write (inside its transaction): lock the row first, then read it, then check
         If-Match against the ETag a GET would give now (412 if the client's copy is stale).
         A concurrent write waits for this one, so neither is lost nor checked against a
-        version that is about to change."""
-        if self.request.method in SAFE_METHODS:
+        version that is about to change.
+
+        An OPTIONS request only reads: DRF's answer asks for the object under a copy of the
+        request given the write's method (META keeps the one sent), to see if the caller may."""
+        if {self.request.method, self.request.META["REQUEST_METHOD"]} & set(SAFE_METHODS):
             return super().get_object()
         model = self.get_queryset().model
         # The lock the write itself takes: a change `FOR NO KEY UPDATE`, which lets another

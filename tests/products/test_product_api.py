@@ -634,3 +634,26 @@ def test_a_json_array_instead_of_an_object_is_a_400(editor_client):
 
     assert response.status_code == 400
     assert not Product.objects.exists()
+
+
+# --- OPTIONS: what a caller may send -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # as served: no test transaction around the request
+@pytest.mark.parametrize("stale", [False, True])
+@pytest.mark.parametrize(
+    ("url", "make"),
+    [(PRODUCTS_URL, make_product), ("/api/v1/categories/", make_category)],
+    ids=["product", "category"],
+)
+def test_options_on_a_row_describes_the_write_an_editor_may_send(editor_client, url, make, stale):
+    """DRF asks for the row under the write's method to see whether the caller may write it:
+    that only reads (no lock, which needs a transaction), whatever If-Match says."""
+    row = make()
+    headers = {"HTTP_IF_MATCH": '"stale"'} if stale else {}
+
+    response = editor_client.options(f"{url}{row.pk}/", **headers)
+
+    assert response.status_code == 200, response.content
+    assert "PUT" in response.json()["actions"]
+    assert "PUT" in response["Allow"]

@@ -182,6 +182,9 @@ LIST_CASES = [
     pytest.param({"created_before": "2026-03-02T16:00:00Z"}, id="created-before-instant"),
     pytest.param({"created_before": "2026-03-02T16:00:00.000001Z"}, id="created-microsecond"),
     pytest.param({"created_after": "2026-03-02T17:00:00+01:00"}, id="created-with-offset"),
+    # ISO 8601 offsets reach ±23:59; PostgreSQL's stop at ±15:59.
+    pytest.param({"created_after": "2026-03-03T10:55:00+18:55"}, id="created-offset-past-16h"),
+    pytest.param({"created_before": "2026-03-02T00:30:00-23:30"}, id="created-offset-minus-23h"),
     pytest.param({"is_active": "true"}, id="is-active-true"),
     pytest.param({"is_active": "false"}, id="is-active-false"),
     pytest.param({"ordering": "price"}, id="order-price"),
@@ -305,6 +308,15 @@ def test_repeated_category_parameters_combine(api_client):
     assert sorted(ids(response)) == sorted([in_first.pk, in_second.pk])
 
 
+ALL_MOMENTS = {
+    "day-before": datetime(2026, 2, 28, 23, 59, 59, 999999, tzinfo=UTC),
+    "midnight": datetime(2026, 3, 1, tzinfo=UTC),
+    "noon": datetime(2026, 3, 1, 12, tzinfo=UTC),
+    "last-moment": datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC),
+    "next-midnight": datetime(2026, 3, 2, tzinfo=UTC),
+}
+
+
 @pytest.mark.parametrize(
     ("params", "expected_names"),
     [
@@ -320,17 +332,19 @@ def test_repeated_category_parameters_combine(api_client):
             {"created_after": "2026-03-01", "created_before": "2026-03-01"},
             ["midnight", "noon", "last-moment"],
         ),
+        # Offsets ISO 8601 allows and PostgreSQL does not (past ±15:59), read as UTC instants
+        ({"created_after": "2026-03-02T11:30:00+23:30"}, ["noon", "last-moment", "next-midnight"]),
+        ({"created_before": "2026-02-28T19:00:00-17:00"}, ["day-before", "midnight", "noon"]),
+        # The calendar's ends: bounds that leave nothing out (no UTC time or no next day there)
+        ({"created_after": "0001-01-01T00:00:00+05:00"}, list(ALL_MOMENTS)),
+        ({"created_before": "9999-12-31"}, list(ALL_MOMENTS)),
+        ({"created_before": "9999-12-31T23:00:00-05:00"}, list(ALL_MOMENTS)),
+        ({"created_after": "9999-12-31"}, []),
+        ({"created_before": "0001-01-01"}, []),
     ],
 )
 def test_created_bounds_are_inclusive_for_dates_and_date_times(api_client, params, expected_names):
-    moments = {
-        "day-before": datetime(2026, 2, 28, 23, 59, 59, 999999, tzinfo=UTC),
-        "midnight": datetime(2026, 3, 1, tzinfo=UTC),
-        "noon": datetime(2026, 3, 1, 12, tzinfo=UTC),
-        "last-moment": datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC),
-        "next-midnight": datetime(2026, 3, 2, tzinfo=UTC),
-    }
-    for name, moment in moments.items():
+    for name, moment in ALL_MOMENTS.items():
         make_product(name=name, created_at=moment)
 
     response = api_client.get(PRODUCTS_URL, params | {"ordering": "created_at"})
