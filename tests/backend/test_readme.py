@@ -77,7 +77,11 @@ CHECKS = {
     "export DJANGO_ALLOWED_HOSTS=api.example.com DJANGO_HTTPS=true": DEPLOY_CHECK,
     ".venv/bin/python manage.py check --deploy --fail-level WARNING": DEPLOY_CHECK,
     "make serve": "test_make_serve_migrates_and_serves",
-    "make e2e": "test_ci_runs_make_e2e",
+    "make e2e": (
+        "elsewhere: the tests CI's e2e stage runs (test_ci_runs_make_e2e), on a live server of "
+        "SQLite behind nginx (tests/e2e/live.py) rather than the topology"
+    ),
+    "E2E_TOPOLOGY=1 make e2e": "test_ci_runs_make_e2e",
     ".venv/bin/celery -A backend worker --beat --loglevel INFO": (
         "elsewhere: tests/ops/test_outbox.py runs it as written (from its own virtualenv), "
         "with a broker and a mail server of its own"
@@ -459,6 +463,7 @@ def test_make_serve_migrates_and_serves(tmp_path):
 
 
 def test_ci_runs_make_e2e():
-    """`make e2e` runs for real in CI's e2e stage; this test pins that stage to the command."""
+    """`E2E_TOPOLOGY=1 make e2e` runs for real in CI's e2e stage; this test pins that stage to
+    the command."""
     ci = (BASE_DIR / ".ci" / "run").read_text()
-    assert re.search(r"^stage_e2e\(\) \{ make e2e; \}$", ci, re.M)
+    assert re.search(r"^stage_e2e\(\) \{ E2E_TOPOLOGY=1 make e2e; \}$", ci, re.M)

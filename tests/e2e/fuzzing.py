@@ -90,6 +90,7 @@ BASE_URL = os.environ["FUZZ_BASE_URL"].rstrip("/")
 API = f"{BASE_URL}/api/v1"
 ACCOUNTS = json.loads(os.environ["FUZZ_ACCOUNTS"])
 MAIL_DIR = Path(os.environ["FUZZ_MAIL_DIR"])
+MAIL_WAIT = 5.0  # seconds a mail the server sends in the background may take
 # Each run (one a seed) registers helpers of its own: an earlier run on the same server may have
 # changed the password of its helpers, and only that run's process knew the new one.
 RUN = os.environ["FUZZ_RUN"]
@@ -272,8 +273,8 @@ def reset_link(account: Account) -> tuple[str, str]:
     for attempt in range(2):
         seen = len(_links(account))
         answer = _call("POST", "/auth/password-reset/", {"email": account.email})
-        links = _links(account)
-        if answer.status_code == 202 and len(links) > seen:
+        links = _mailed_links(account, seen) if answer.status_code == 202 else []
+        if links:
             return links[-1]
         if attempt == 0:
             repair(account)  # deactivated or re-addressed by the fuzzer: no mail was sent
@@ -299,12 +300,21 @@ def _links(account: Account, page: str = "reset-password") -> list[tuple[str, st
     return links
 
 
+def _mailed_links(account: Account, seen: int, page: str = "reset-password") -> list:
+    """The account's links once more than `seen` have arrived, or [] after MAIL_WAIT seconds:
+    where a Celery worker sends the mail (the topology), it lands a moment after the answer."""
+    deadline = time.monotonic() + MAIL_WAIT
+    while len(links := _links(account, page)) <= seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return links if len(links) > seen else []
+
+
 def verification_link() -> tuple[str, str]:
     """The link mailed to a new account of its own: registering mails one."""
     suffix = f"{RUN}-{next(FRESH)}"
     account = Account(f"fuzz-verify-{suffix}", f"fuzz-verify-{suffix}@example.com", "Verify-pass-7")
     register(account)
-    links = _links(account, "verify-email")
+    links = _mailed_links(account, 0, "verify-email")
     if not links:
         raise HarnessError(f"no verification mail for {account.email} in {MAIL_DIR}")
     return links[-1]

@@ -8,8 +8,8 @@ for the run: Python's ssl and requests, and Node, through the standard variables
 this process and the ones it starts; Chromium's contexts are told to accept it."""
 
 import atexit
+import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.ops.proxy import Proxy
+from tests.ops.servers import instance_log, stop_group
+from tests.ops.topology import topology
 
 PROJECT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -61,6 +63,16 @@ for role, account in accounts.items():
 """
 
 
+# Run with the server's settings before it serves: the schema, static files, the accounts above
+# and a small demo catalog (with pictures).
+SETUP = (
+    ("migrate", "--noinput", "--verbosity", "0"),
+    ("collectstatic", "--noinput", "--verbosity", "0"),
+    ("shell", "--command", SETUP_ACCOUNTS.format(accounts=ACCOUNTS)),
+    ("seed_demo", "--products", "60"),
+)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -70,64 +82,68 @@ def free_port() -> int:
 @dataclass
 class LiveServer:
     url: str
-    process: subprocess.Popen
-    directory: tempfile.TemporaryDirectory
-    log: Path
-    proxy: Proxy | None = None
+    mail: Path  # the directory the server writes its emails to
+    logs: list[Path]  # each instance's log: one JSON line per request
+    cleanup: contextlib.ExitStack  # stops what was started, in reverse order
+
+    def log_lines(self) -> list[str]:
+        return [line for log in self.logs for line in log.read_text().splitlines()]
 
     def stop(self) -> None:
-        if self.proxy:
-            self.proxy.stop()
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
-        self.directory.cleanup()
+        self.cleanup.close()
 
 
-def environment(directory: Path, **extra: str) -> dict:
+def settings(directory: Path) -> dict:
+    """What the live server runs with, wherever it runs."""
+    return {
+        "DJANGO_STATIC_ROOT": str(directory / "static"),
+        "MEDIA_ROOT": str(directory / "media"),  # served by nginx (.ci/nginx reads it too)
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": SECRET_KEY,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_HTTPS": "true",  # behind nginx, as in production
+        "API_NUM_PROXIES": "1",
+        "API_THROTTLE_ANON": "100000/min",
+        "API_THROTTLE_USER": "100000/min",
+        "API_THROTTLE_AUTH": "100000/min",
+        "DJANGO_LOG_LEVEL": "INFO",  # the request log lines are part of what is tested
+    }
+
+
+def sqlite_environment(directory: Path, **extra: str) -> dict:
     return (
         os.environ
+        | settings(directory)
         | {
             "DATABASE_URL": f"sqlite:///{directory / 'e2e.sqlite3'}",
-            "DJANGO_STATIC_ROOT": str(directory / "static"),
-            "MEDIA_ROOT": str(directory / "media"),  # served by nginx (.ci/nginx reads it too)
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": SECRET_KEY,
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DJANGO_HTTPS": "true",  # behind nginx, as in production
-            "API_NUM_PROXIES": "1",
-            "API_THROTTLE_ANON": "100000/min",
-            "API_THROTTLE_USER": "100000/min",
-            "API_THROTTLE_AUTH": "100000/min",
             "EMAIL_URL": f"filemail:///{directory / 'mail'}",
             # No broker (and no worker) even where REDIS_URL is set: each email is written to
             # the mail directory after its request commits, where the tests read it.
             "CELERY_BROKER_URL": "",
-            "DJANGO_LOG_LEVEL": "INFO",  # the request log lines are part of what is tested
         }
         | extra
     )
 
 
 def start(**extra_env: str) -> LiveServer:
-    """Migrate, collect static files, create the accounts and a demo catalog, start gunicorn."""
+    """The live server: on SQLite (as `make e2e` runs), or on the production topology where
+    E2E_TOPOLOGY is set (as CI runs)."""
+    if os.environ.get("E2E_TOPOLOGY"):
+        return _start_on_topology(**extra_env)
+    return _start_on_sqlite(**extra_env)
+
+
+def _start_on_sqlite(**extra_env: str) -> LiveServer:
+    """Migrate, collect static files, create the accounts and a demo catalog, start gunicorn
+    behind nginx."""
+    cleanup = contextlib.ExitStack()
     directory = tempfile.TemporaryDirectory(prefix="catalog-e2e-")
+    cleanup.callback(directory.cleanup)
     path = Path(directory.name)
-    env = environment(path, **extra_env)
-    manage = [PYTHON, "manage.py"]
-    for command in (
-        ["migrate", "--noinput", "--verbosity", "0"],
-        ["collectstatic", "--noinput", "--verbosity", "0"],
-        ["shell", "--command", SETUP_ACCOUNTS.format(accounts=ACCOUNTS)],
-        ["seed_demo", "--products", "60"],
-    ):
-        subprocess.run([*manage, *command], cwd=PROJECT, env=env, check=True, timeout=300,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+    env = sqlite_environment(path, **extra_env)
+    for command in SETUP:
+        subprocess.run([PYTHON, "manage.py", *command], cwd=PROJECT, env=env, check=True,
+                       timeout=300, stdout=subprocess.DEVNULL)  # fmt: skip
     port = free_port()
     log = path / "gunicorn.log"
     process = subprocess.Popen(
@@ -136,11 +152,30 @@ def start(**extra_env: str) -> LiveServer:
         cwd=PROJECT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    server = LiveServer(f"http://127.0.0.1:{port}", process, directory, log)
+    cleanup.callback(stop_group, process)
+    server = LiveServer(f"http://127.0.0.1:{port}", path / "mail", [log], cleanup)
     _wait_until_ready(server)
-    server.proxy = Proxy.start([f"127.0.0.1:{port}"], media_root=env["MEDIA_ROOT"])
-    server.url = server.proxy.base
-    trust(server.proxy.directory / "cert.pem")
+    proxy = Proxy.start([f"127.0.0.1:{port}"], media_root=env["MEDIA_ROOT"])
+    cleanup.callback(proxy.stop)
+    server.url = proxy.base
+    trust(proxy.directory / "cert.pem")
+    return server
+
+
+def _start_on_topology(**extra_env: str) -> LiveServer:
+    """The same accounts, catalog and settings on tests/ops/topology.py: nginx, two gunicorn
+    instances, PgBouncer in transaction mode, a PostgreSQL primary and its streaming replica, a
+    Redis and a Celery worker (which sends the emails), all of the run's own."""
+    cleanup = contextlib.ExitStack()
+    directory = tempfile.TemporaryDirectory(prefix="catalog-e2e-")
+    cleanup.callback(directory.cleanup)
+    started = cleanup.enter_context(
+        topology(setup=SETUP, **settings(Path(directory.name)) | extra_env)
+    )
+    logs = [instance_log(int(base.rsplit(":", 1)[1])) for base in started.deployment.bases]
+    trust(started.proxy.directory / "cert.pem")
+    server = LiveServer(started.base, started.mail, logs, cleanup)
+    _wait_until_ready(server)
     return server
 
 
@@ -167,4 +202,4 @@ def _wait_until_ready(server: LiveServer, timeout: float = 40) -> None:
         except OSError:
             time.sleep(0.2)
     server.stop()
-    raise RuntimeError(f"the live server did not start; see {server.log}")
+    raise RuntimeError(f"the live server did not start; see {server.logs}")

@@ -45,9 +45,7 @@ def test_each_request_is_one_json_log_line_with_its_request_id(live_server):
 
     assert status == 200
     assert headers["x-request-id"] == "e2e-77"
-    lines = [
-        json.loads(line) for line in live_server.log.read_text().splitlines() if line[:1] == "{"
-    ]
+    lines = [json.loads(line) for line in live_server.log_lines() if line[:1] == "{"]
     mine = [line for line in lines if line.get("request_id") == "e2e-77"]
     assert len(mine) == 1
     assert mine[0] | {"duration_ms": 0, "time": ""} == {

@@ -196,7 +196,7 @@ def test_every_operation_answers_as_its_schema_says(
     env = os.environ | {
         "FUZZ_BASE_URL": live_server.url,
         "FUZZ_ACCOUNTS": json.dumps(accounts),
-        "FUZZ_MAIL_DIR": str(Path(live_server.directory.name) / "mail"),
+        "FUZZ_MAIL_DIR": str(live_server.mail),
         "FUZZ_HOOKS": str(HOOKS),
         "FUZZ_RUN": str(seed),
         "PYTHONHASHSEED": "0",  # set and dict orders as well as the seed, run after run

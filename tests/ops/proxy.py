@@ -24,25 +24,34 @@ class Proxy:
     directory: Path
     https_port: int
     http_port: int
+    media_root: str = ""
 
     @classmethod
     def start(cls, upstreams: list[str], media_root: str = "") -> "Proxy":
         """In front of `upstreams`, serving /media/ from `media_root` when given."""
-        proxy = cls(Path(tempfile.mkdtemp(prefix="catalog-nginx-")), free_port(), free_port())
-        where = [str(proxy.directory), str(proxy.https_port), str(proxy.http_port)]
+        directory = Path(tempfile.mkdtemp(prefix="catalog-nginx-"))
+        proxy = cls(directory, free_port(), free_port(), media_root)
         hosts = [upstream.removeprefix("http://") for upstream in upstreams]
-        env = os.environ | {"MEDIA_ROOT": media_root} if media_root else None
-        subprocess.run([NGINX, "start", *where, *hosts], check=True, timeout=300, env=env)
+        subprocess.run([NGINX, "start", *proxy._where, *hosts], check=True, timeout=300,
+                       env=proxy._env)  # fmt: skip
         return proxy
 
     def balance(self, upstreams: list[str]) -> None:
         """Balance over these upstreams from now on ("127.0.0.1:8001 down" drains one)."""
-        where = [str(self.directory), str(self.https_port), str(self.http_port)]
-        subprocess.run([NGINX, "reload", *where, *upstreams], check=True, timeout=60)
+        subprocess.run([NGINX, "reload", *self._where, *upstreams], check=True, timeout=60,
+                       env=self._env)  # fmt: skip
 
     def stop(self) -> None:
         subprocess.run([NGINX, "stop", str(self.directory)], check=True, timeout=30)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    @property
+    def _where(self) -> list[str]:
+        return [str(self.directory), str(self.https_port), str(self.http_port)]
+
+    @property
+    def _env(self) -> dict | None:
+        return os.environ | {"MEDIA_ROOT": self.media_root} if self.media_root else None
 
     @property
     def base(self) -> str:

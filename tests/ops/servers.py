@@ -115,7 +115,7 @@ class Deployment:
             GUNICORN, "--config", "backend/gunicorn.conf.py", "--workers", "2",
             "--bind", f"127.0.0.1:{port}", "--timeout", "20", "backend.wsgi:application",
         ]  # fmt: skip
-        log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"ops-gunicorn-{port}.log", "wb")  # noqa: SIM115
+        log = instance_log(port).open("wb")
         process = subprocess.Popen(
             command, cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -133,11 +133,16 @@ class Deployment:
 
     def stop_instances(self) -> None:
         for process in self.processes:
-            _stop_group(process)
+            stop_group(process)
         self.processes.clear()
 
 
-def _stop_group(process: subprocess.Popen) -> None:
+def instance_log(port: int) -> Path:
+    """Where the instance on `port` writes its output."""
+    return Path(os.environ.get("TMPDIR", "/tmp")) / f"ops-gunicorn-{port}.log"
+
+
+def stop_group(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=15)

@@ -4,7 +4,6 @@ with an OTLP endpoint set, both export their spans over OTLP/HTTP to a collector
 runs, and a request's trace holds its SQL and Redis spans and the job it queued."""
 
 import json
-import os
 import subprocess
 import threading
 import urllib.request
@@ -20,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.ops.servers import call, free_port, wait_for
+from tests.ops.servers import call, free_port, instance_log, wait_for
 from tests.ops.test_outbox import start_worker
 
 pytestmark = pytest.mark.ops
@@ -220,7 +219,7 @@ def test_a_request_and_the_job_it_queues_are_one_trace(collector, deployment, br
     job = collector.spans(JOB_TRACE_ID)
     names = {span.name for span in job}
     assert {"POST api/v1/auth/password-reset/", "apply_async/users.tasks.deliver_email"} <= names
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"ops-gunicorn-{base.rpartition(':')[2]}.log"
+    log = instance_log(int(base.rpartition(":")[2]))
     lines = [json.loads(line) for line in log.read_text().splitlines() if '"trace_id"' in line]
     assert any(
         line["trace_id"] == TRACE_ID and line["path"] == "/api/v1/products/" for line in lines

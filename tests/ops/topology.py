@@ -8,6 +8,7 @@ Nothing here touches the machine's PostgreSQL or Redis."""
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -99,7 +100,10 @@ class Topology:
 
 
 @contextlib.contextmanager
-def topology():
+def topology(setup: tuple[tuple[str, ...], ...] = (), **extra_env: str):
+    """Started in dependency order, stopped in reverse. `setup`: management commands run once
+    the database is migrated, before anything serves. `extra_env` adds to (or overrides) the
+    instances' and the worker's settings; a `MEDIA_ROOT` there is also what nginx serves."""
     with contextlib.ExitStack() as cleanup:
         cluster = Cluster.create()
         cleanup.callback(cluster.remove)
@@ -108,22 +112,23 @@ def topology():
         redis = RedisServer.start()
         cleanup.callback(redis.halt)
         mail = Path(tempfile.mkdtemp(prefix="catalog-topology-mail-"))
-        deployment = deploy(
-            bouncer.url(DATABASE),
-            redis.url(0),
-            DATABASE,
-            DATABASE_POOL_MODE="transaction",
-            DJANGO_HTTPS="true",
-            API_NUM_PROXIES="1",
-            CELERY_BROKER_URL=redis.url(1),
-            EMAIL_URL=f"filemail:///{mail}",  # four slashes: an absolute directory
-        )
+        cleanup.callback(shutil.rmtree, mail, ignore_errors=True)
+        settings = {
+            "DATABASE_POOL_MODE": "transaction",
+            "DJANGO_HTTPS": "true",
+            "API_NUM_PROXIES": "1",
+            "CELERY_BROKER_URL": redis.url(1),
+            "EMAIL_URL": f"filemail:///{mail}",  # four slashes: an absolute directory
+        }
+        deployment = deploy(bouncer.url(DATABASE), redis.url(0), DATABASE, **settings | extra_env)
+        for command in setup:
+            deployment.manage(*command)
         replica = Cluster.replica_of(cluster)
         cleanup.callback(replica.remove)
         deployment.env["DATABASE_REPLICA_URLS"] = replica.url(DATABASE)
         cleanup.callback(deployment.stop_instances)
         bases = [deployment.start_instance(), deployment.start_instance()]
-        proxy = Proxy.start(bases)
+        proxy = Proxy.start(bases, media_root=extra_env.get("MEDIA_ROOT", ""))
         cleanup.callback(proxy.stop)
         trust(proxy.directory / "cert.pem")
         start_worker(deployment)
