@@ -10,7 +10,7 @@ from django_filters import rest_framework as filters
 
 from backend.fields import NOT_A_PLAIN_DECIMAL, plain_decimal_pattern
 from backend.filters import FilterSet, SearchFilter, StrictBooleanFilter
-from products.models import Category, Product
+from products.models import Category, InSubtrees, Product
 
 MAX_ID = 2**63 - 1
 ROOTS = "null"  # `?parent=null`
@@ -102,7 +102,7 @@ class SubtreeFilter(filters.Filter):
     def filter(self, qs, value):
         if not value:
             return qs
-        return qs.filter(category_id__in=Category.objects.in_subtrees_of(value, key=self.key))
+        return qs.filter(InSubtrees("category_id", value, key=self.key))
 
 
 class ParentField(forms.Field):

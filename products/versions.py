@@ -80,7 +80,7 @@ def _walk(query: Query, topics: set[str], ordered: bool = True) -> None:
     topics.add(meta.db_table)
     for node in [query.where, *query.select, *query.annotations.values()]:
         _collect(node, topics)
-    for part in query.combined_queries:  # a UNION's own queries (the category subtrees)
+    for part in query.combined_queries:  # a UNION's own queries
         _walk(part, topics, ordered=False)
     for alias in query.alias_map.values():
         if isinstance(alias, Join):
@@ -104,6 +104,7 @@ def _collect(node, topics: set[str]) -> None:
         return
     if isinstance(node, F):  # unresolved ordering by expression: its name is enough
         return
+    topics.update(getattr(node, "topics", ()))  # what SQL written by hand reads (InSubtrees)
     children = node.children if isinstance(node, WhereNode) else _sources(node)
     for child in children:
         _collect(child, topics)
