@@ -1,7 +1,10 @@
 """A live server for the end-to-end tests, as production runs it: nginx terminating TLS
 (deploy/nginx, tests/ops/proxy.py) in front of gunicorn, DEBUG off, collected static files served
-by WhiteNoise, on a database of its own (SQLite in a temporary directory, so `make e2e` needs
-no database service), with known accounts and a small catalog.
+by WhiteNoise, with known accounts and a small catalog. Two places to run it:
+- by default, one instance on SQLite in a temporary directory, so `make e2e` needs no database
+  service;
+- with E2E_TOPOLOGY set (CI), the production topology of tests/ops/topology.py: two instances,
+  PgBouncer, a PostgreSQL primary and its streaming replica, Redis and a Celery worker.
 
 Every client reaches it at https://localhost:PORT and trusts the certificate nginx was given
 for the run: Python's ssl and requests, and Node, through the standard variables set here for
