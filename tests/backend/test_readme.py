@@ -77,10 +77,7 @@ CHECKS = {
     "export DJANGO_ALLOWED_HOSTS=api.example.com DJANGO_HTTPS=true": DEPLOY_CHECK,
     ".venv/bin/python manage.py check --deploy --fail-level WARNING": DEPLOY_CHECK,
     "make serve": "test_make_serve_migrates_and_serves",
-    "make e2e": (
-        "elsewhere: the tests CI's e2e stage runs (test_ci_runs_make_e2e), on a live server of "
-        "SQLite behind nginx (tests/e2e/live.py) rather than the topology"
-    ),
+    "make e2e": "test_ci_runs_make_e2e",
     "E2E_TOPOLOGY=1 make e2e": "test_ci_runs_make_e2e",
     ".venv/bin/celery -A backend worker --beat --loglevel INFO": (
         "elsewhere: tests/ops/test_outbox.py runs it as written (from its own virtualenv), "
@@ -463,7 +460,16 @@ def test_make_serve_migrates_and_serves(tmp_path):
 
 
 def test_ci_runs_make_e2e():
-    """`E2E_TOPOLOGY=1 make e2e` runs for real in CI's e2e stage; this test pins that stage to
-    the command."""
+    """CI's e2e stage runs `E2E_TOPOLOGY=1 make e2e` for real, then checks the SQLite server
+    plain `make e2e` starts (the same tests/e2e/live.py, the other place it runs) with the
+    production-server tests; this test pins that stage to those commands."""
     ci = (BASE_DIR / ".ci" / "run").read_text()
-    assert re.search(r"^stage_e2e\(\) \{ E2E_TOPOLOGY=1 make e2e; \}$", ci, re.M)
+    stage = re.search(r"^stage_e2e\(\) \{\n(.*?)^\}$", ci, re.M | re.S)
+    assert stage, "no stage_e2e in .ci/run"
+    commands = [
+        line.strip() for line in stage[1].splitlines() if not line.strip().startswith("echo")
+    ]
+    assert commands == [
+        "E2E_TOPOLOGY=1 make e2e",
+        ".venv-dev/bin/pytest -m e2e tests/e2e/test_production_server.py -p no:randomly",
+    ]
