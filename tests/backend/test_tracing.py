@@ -13,6 +13,7 @@ from django.db import connection, connections
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler
 from opentelemetry.trace import SpanKind
 
 from backend import tracing
@@ -26,12 +27,33 @@ PARENT_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
 
 
+class Seen(Sampler):
+    """Samples as an incoming traceparent says (sampled by default), and keeps the name of every
+    span an instrumentation starts, recorded or not."""
+
+    def __init__(self):
+        self.names = []
+        self.sampler = ParentBased(ALWAYS_ON)
+
+    def should_sample(self, parent_context, trace_id, name, *args, **kwargs):
+        self.names.append(name)
+        return self.sampler.should_sample(parent_context, trace_id, name, *args, **kwargs)
+
+    def get_description(self) -> str:
+        return "Seen"
+
+
 @pytest.fixture
-def spans(transactional_db):
+def sampler():
+    return Seen()
+
+
+@pytest.fixture
+def spans(transactional_db, sampler):
     """Tracing as backend/tracing.py starts it, into memory. The database connection is opened
     afresh, as a process that starts tracing before its first query opens it."""
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = TracerProvider(sampler=sampler)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     connections.close_all()
     tracing.instrument(provider)
@@ -83,6 +105,25 @@ def test_an_incoming_traceparent_is_continued_and_logged(spans, api_client, capl
     assert f"{request.parent.span_id:016x}" == PARENT_ID
     [line] = [record for record in caplog.records if record.name == tracing.REQUEST_LOGGER]
     assert json.loads(JsonFormatter().format(line))["trace_id"] == TRACE_ID
+
+
+def test_a_request_the_sampler_leaves_out_starts_no_spans_below_its_own(
+    spans, sampler, api_client, caplog
+):
+    unsampled = f"00-{TRACE_ID}-{PARENT_ID}-00"
+    with caplog.at_level(logging.INFO, logger=tracing.REQUEST_LOGGER):
+        response = api_client.get(PRODUCTS_URL, HTTP_TRACEPARENT=unsampled)
+
+    assert response.status_code == 200
+    assert sampler.names == ["GET api/v1/products/"]
+    assert spans.get_finished_spans() == ()
+    [line] = [record for record in caplog.records if record.name == tracing.REQUEST_LOGGER]
+    assert line.trace_id == TRACE_ID
+
+    sampler.names.clear()
+    assert api_client.get(PRODUCTS_URL, HTTP_TRACEPARENT=TRACEPARENT).status_code == 200
+    assert len(sampler.names) > 1
+    assert len(spans.get_finished_spans()) == len(sampler.names)
 
 
 def test_a_request_without_traceparent_starts_a_trace_of_its_own(spans, api_client, caplog):
