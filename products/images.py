@@ -2,17 +2,25 @@
 how a stored image is shown.
 
 An upload is read by Pillow alone, never trusted by its name or content type: it must open as
-JPEG, PNG or WebP, pass `verify()` and a full decode, and hold nothing after the image's own end
-(a polyglot: an image that is also a ZIP, an HTML page, a script). What is stored is re-encoded
-from the decoded pixels, with the EXIF orientation applied first and no metadata carried over,
-so nothing of the uploaded bytes but the picture survives. Renditions are WebP, their long
-side 256 and 1024 px, never enlarged (a small image's renditions are its own size).
+JPEG, PNG or WebP, pass `verify()` and a decode of all its data, and hold nothing after the
+image's own end (a polyglot: an image that is also a ZIP, an HTML page, a script). Nothing of
+the uploaded bytes but the picture is stored:
+- an upright JPEG keeps its own compressed picture, and every segment that is not picture
+  (EXIF, XMP, ICC, IPTC, comments, a camera's second frame) is dropped. It loses nothing to a
+  second compression, and it is decoded only at the scale its renditions need: a 24-megapixel
+  photo never has its 92 MiB of pixels in memory (`_kept_jpeg`);
+- anything else (PNG, WebP, a JPEG its EXIF turns) is re-encoded from its decoded pixels, with
+  the EXIF orientation applied first and no metadata carried over.
+Renditions are WebP, their long side 256 and 1024 px, never enlarged (a small image's
+renditions are its own size).
 
 The API and the admin both go through `prepare` and `store`, so they refuse and keep the same.
 """
 
+import re
 import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
@@ -71,10 +79,14 @@ class PreparedImage:
 
 
 def prepare(upload: IO[bytes]) -> PreparedImage:
-    """The upload re-encoded with its renditions, or ValidationError naming what is wrong."""
+    """The upload made safe to store, with its renditions, or ValidationError naming what is
+    wrong."""
     if upload.size > MAX_BYTES:
         raise ValidationError(TOO_MANY_BYTES, code="too_large")
-    image = _upright(_decoded(upload))  # no reference kept here: `_upright` may let it go
+    kept = _kept_jpeg(upload)
+    if kept is not None:
+        return kept
+    image = _upright(_decoded(_checked(upload), upload))  # no reference here: see `_upright`
     image.info = {key: image.info[key] for key in KEPT_INFO if key in image.info}
     files = {"file": _encoded(image, **SAVE_OPTIONS[_save_format(image.format)])}
     files |= _renditions(image)
@@ -85,13 +97,11 @@ def _save_format(image_format: str) -> str:
     return "JPEG" if image_format == "MPO" else image_format
 
 
-def _decoded(upload: IO[bytes]) -> Image.Image:
-    """Opened, checked and decoded in full. `verify()` checks what decoding skips (PNG chunk
-    checksums) but leaves the image unusable, hence the second open."""
+@contextmanager
+def _refusing_what_pillow_cannot_read():
+    """Pillow's errors as the ValidationError that names them."""
     try:
-        _open(upload).verify()
-        image = _open(upload)
-        image.load()
+        yield
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValidationError(TOO_MANY_PIXELS, code="too_many_pixels") from exc
     except UnidentifiedImageError as exc:
@@ -100,6 +110,20 @@ def _decoded(upload: IO[bytes]) -> Image.Image:
         raise
     except Exception as exc:  # Pillow's decoders raise many kinds for a broken file
         raise ValidationError(DAMAGED.format(problem=exc), code="damaged") from exc
+
+
+def _checked(upload: IO[bytes]) -> Image.Image:
+    """Opened and checked, not yet decoded. `verify()` checks what decoding skips (PNG chunk
+    checksums) but leaves the image unusable, hence the second open."""
+    with _refusing_what_pillow_cannot_read():
+        _open(upload).verify()
+        return _open(upload)
+
+
+def _decoded(image: Image.Image, upload: IO[bytes]) -> Image.Image:
+    """All of the image's data decoded (at the scale a `draft()` chose), and nothing after it."""
+    with _refusing_what_pillow_cannot_read():
+        image.load()
     if _has_trailing_data(upload, image.format):
         raise ValidationError(TRAILING_DATA, code="polyglot")
     return image
@@ -129,12 +153,17 @@ ORIENTATIONS = {
 BAND_ROWS = 256
 
 
+def _orientation(image: Image.Image) -> Image.Transpose | None:
+    """How the image's EXIF orientation says to turn it: None for an upright one."""
+    return ORIENTATIONS.get(image.getexif().get(ExifTags.Base.Orientation))
+
+
 def _upright(image: Image.Image) -> Image.Image:
     """The image turned as its EXIF orientation says (what ImageOps.exif_transpose does), without
     holding two copies of a large image at once: its rows go to a temporary file band by band,
     it is let go, and the turned image is built from the bands. A 24-megapixel photo is some
     92 MiB decoded; both at once would be twice that. The caller must hold no other reference."""
-    method = ORIENTATIONS.get(image.getexif().get(ExifTags.Base.Orientation))
+    method = _orientation(image)
     if method is None:
         return image
     image_format, info = image.format, dict(image.info)
@@ -196,6 +225,67 @@ def _turned_box(method, size: tuple[int, int], top: int, rows: int) -> tuple[int
     return min(x for x, _ in points), min(y for _, y in points)
 
 
+JPEG_FORMATS = ("JPEG", "MPO")
+SOS, EOI, APP14 = 0xDA, 0xD9, 0xEE
+# Segments that are not picture: APP0-APP15 (JFIF, EXIF, XMP, ICC, MPF, IPTC...) and comments,
+# but for APP14's "Adobe" (it says how the colours were transformed).
+DROPPED_SEGMENTS = frozenset([*range(0xE0, 0xF0), 0xFE])
+# In compressed data a 0xFF byte is followed by 0x00 (stuffing), a restart marker (0xD0-0xD7),
+# or fill (0xFF); anything else is the next segment's marker.
+NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def _kept_jpeg(upload: IO[bytes]) -> PreparedImage | None:
+    """An upright JPEG stored as it came, less every segment that is not picture, once all its
+    data decoded; None for any other image, or a JPEG whose segments are not laid out plainly
+    enough to copy (those are re-encoded from their pixels). It is decoded at the smallest
+    scale JPEG's own decoder offers (1/2, 1/4 or 1/8) that still covers the largest rendition."""
+    image = _checked(upload)
+    if image.format not in JPEG_FORMATS or _orientation(image) is not None:
+        return None
+    width, height = image.size
+    image.draft("RGB", _fitted_size(image.size, max(RENDITIONS.values())))
+    _decoded(image, upload)
+    stripped = _without_metadata(upload)
+    if stripped is None:
+        return None
+    files = {"file": stripped} | _renditions(image)
+    return PreparedImage(FORMATS[image.format], width, height, files)
+
+
+def _without_metadata(upload: IO[bytes]) -> IO[bytes] | None:
+    """The JPEG's segments, up to its first end-of-image marker, without DROPPED_SEGMENTS."""
+    upload.seek(0)
+    data = memoryview(upload.read())
+    output = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (returned open)
+    output.write(data[:2])  # start of image
+    position = 2
+    while position + 2 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == EOI:
+            output.write(data[position : position + 2])
+            output.seek(0)
+            return output
+        end = position + 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if end > len(data):
+            break
+        if marker not in DROPPED_SEGMENTS or _is_adobe(marker, data[position + 4 : end]):
+            output.write(data[position:end])
+        position = end
+        if marker == SOS:
+            found = NEXT_MARKER.search(data, position)
+            if found is None:
+                break
+            output.write(data[position : found.start()])
+            position = found.start()
+    output.close()
+    return None
+
+
+def _is_adobe(marker: int, content: memoryview) -> bool:
+    return marker == APP14 and bytes(content[:5]) == b"Adobe"
+
+
 def _has_trailing_data(upload: IO[bytes], image_format: str) -> bool:
     """Whether anything follows the image's own end: the JPEG end-of-image marker, PNG's IEND
     chunk, or the length WebP's RIFF header gives. A decoder stops there and never looks
@@ -224,11 +314,18 @@ def _renditions(image: Image.Image) -> dict[str, IO[bytes]]:
 
 
 def _fitted(image: Image.Image, long_side: int) -> Image.Image:
-    scale = long_side / max(image.size)
-    if scale >= 1:
+    size = _fitted_size(image.size, long_side)
+    if size == image.size:
         return image
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+
+
+def _fitted_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """`size` made to fit `long_side`, never enlarged."""
+    scale = long_side / max(size)
+    if scale >= 1:
+        return size
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def _for_webp(image: Image.Image) -> Image.Image:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 from products.images import MAX_BYTES
 from products.models import MAX_POSITION, ProductImage
@@ -110,6 +110,78 @@ def test_the_exif_orientation_is_applied_and_no_metadata_is_kept(editor_client):
     turned = opened(body["url"]).convert("RGB")
     assert turned.getpixel((100, 20))[2] > 200  # the blue left half is now on top
     assert turned.getpixel((100, 380))[0] > 200
+
+
+def photo_with_metadata(**save) -> bytes:
+    """An upright JPEG as a camera or an editor leaves it: EXIF (orientation 1 among it), ICC,
+    XMP and a comment around the picture."""
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 1
+    exif[0x010F] = "Camera maker"
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    picture = Image.open(io.BytesIO(image_bytes("JPEG", (1200, 800))))
+    output = io.BytesIO()
+    picture.save(
+        output, "JPEG", exif=exif.tobytes(), icc_profile=profile, comment=b"shot by me",
+        xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>", quality=90, **save,
+    )  # fmt: skip
+    return output.getvalue()
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_an_upright_jpeg_keeps_its_picture_bit_for_bit_and_loses_its_metadata(
+    editor_client, progressive
+):
+    content = photo_with_metadata(progressive=progressive)
+    uploaded = Image.open(io.BytesIO(content))
+    assert {"exif", "icc_profile", "xmp", "comment"} <= set(uploaded.info)
+
+    body = post_image(editor_client, make_product(), content).json()
+
+    stored = opened(body["url"])
+    assert (stored.format, stored.size, body["width"], body["height"]) == (
+        "JPEG",
+        (1200, 800),
+        1200,
+        800,
+    )
+    assert not stored.getexif()
+    assert not {"exif", "icc_profile", "xmp", "comment"} & set(stored.info)
+    assert ("progression" in stored.info) is progressive
+    assert stored.tobytes() == uploaded.convert(stored.mode).tobytes()
+    assert default_storage.size(body["url"].removeprefix("/media/")) < len(content)
+    assert opened(body["renditions"]["medium"]).size == (1024, 683)
+
+
+def test_a_jpeg_with_stray_bytes_between_its_segments_is_re_encoded(editor_client):
+    content = image_bytes("JPEG", (300, 200))
+    frame = content.index(b"\xff\xc0")  # libjpeg skips the stray bytes with a warning
+    content = content[:frame] + b"\x00<?php" + content[frame:]
+
+    response = post_image(editor_client, make_product(), content)
+
+    assert response.status_code == 201, response.content
+    name = response.json()["url"].removeprefix("/media/")
+    with default_storage.open(name) as stored:
+        assert b"<?php" not in stored.read()
+    assert opened(response.json()["url"]).size == (300, 200)
+
+
+def test_a_cameras_second_frame_is_not_stored(editor_client):
+    first = Image.open(io.BytesIO(image_bytes("JPEG", (300, 200))))
+    second = Image.new("RGB", (300, 200), "green")
+    output = io.BytesIO()
+    first.save(output, "MPO", save_all=True, append_images=[second])
+    content = output.getvalue()
+    uploaded = Image.open(io.BytesIO(content))
+    assert (uploaded.format, uploaded.n_frames) == ("MPO", 2)
+
+    body = post_image(editor_client, make_product(), content).json()
+
+    stored = opened(body["url"])
+    assert (stored.format, getattr(stored, "n_frames", 1)) == ("JPEG", 1)
+    assert stored.tobytes() == uploaded.tobytes()  # the first frame's pixels, as they came
+    assert "mp" not in stored.info
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
