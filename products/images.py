@@ -6,9 +6,10 @@ JPEG, PNG or WebP, pass `verify()` and a decode of all its data, and hold nothin
 image's own end (a polyglot: an image that is also a ZIP, an HTML page, a script). Nothing of
 the uploaded bytes but the picture is stored:
 - an upright JPEG keeps its own compressed picture, and every segment that is not picture
-  (EXIF, XMP, ICC, IPTC, comments, a camera's second frame) is dropped. It loses nothing to a
-  second compression, and it is decoded only at the scale its renditions need: a 24-megapixel
-  photo never has its 92 MiB of pixels in memory (`_kept_jpeg`);
+  (EXIF, XMP, ICC, IPTC, comments, a camera's second frame) is dropped; the copy must decode
+  to the very pixels the upload did. It loses nothing to a second compression, and it is
+  decoded only at the scale its renditions need: a 24-megapixel photo never has its 92 MiB of
+  pixels in memory (`_kept_jpeg`);
 - anything else (PNG, WebP, a JPEG its EXIF turns) is re-encoded from its decoded pixels, with
   the EXIF orientation applied first and no metadata carried over.
 Renditions are WebP, their long side 256 and 1024 px, never enlarged (a small image's
@@ -244,13 +245,29 @@ def _kept_jpeg(upload: IO[bytes]) -> PreparedImage | None:
     if image.format not in JPEG_FORMATS or _orientation(image) is not None:
         return None
     width, height = image.size
-    image.draft("RGB", _fitted_size(image.size, max(RENDITIONS.values())))
+    scale = _fitted_size(image.size, max(RENDITIONS.values()))
+    image.draft("RGB", scale)
     _decoded(image, upload)
     stripped = _without_metadata(upload)
-    if stripped is None:
+    if stripped is None or not _same_picture(stripped, image, scale):
         return None
     files = {"file": stripped} | _renditions(image)
     return PreparedImage(FORMATS[image.format], width, height, files)
+
+
+def _same_picture(stripped: IO[bytes], decoded: Image.Image, scale: tuple[int, int]) -> bool:
+    """Whether the stripped copy decodes, at the same scale, to the very pixels the upload did:
+    what is stored is then the picture that was checked, whatever the copy left out."""
+    try:
+        with Image.open(stripped) as copy:
+            copy.draft("RGB", scale)
+            same = copy.tobytes() == decoded.tobytes()
+    except Exception:  # the copy does not read back (Pillow raises many kinds): re-encode
+        same = False
+    stripped.seek(0)
+    if not same:
+        stripped.close()
+    return same
 
 
 def _without_metadata(upload: IO[bytes]) -> IO[bytes] | None:
@@ -262,6 +279,9 @@ def _without_metadata(upload: IO[bytes]) -> IO[bytes] | None:
     position = 2
     while position + 2 <= len(data) and data[position] == 0xFF:
         marker = data[position + 1]
+        if marker == 0xFF:  # a fill byte before the marker
+            position += 1
+            continue
         if marker == EOI:
             output.write(data[position : position + 2])
             output.seek(0)

@@ -147,6 +147,7 @@ def test_an_upright_jpeg_keeps_its_picture_bit_for_bit_and_loses_its_metadata(
     )
     assert not stored.getexif()
     assert not {"exif", "icc_profile", "xmp", "comment"} & set(stored.info)
+    assert "jfif" not in stored.info  # not re-encoded: Pillow's encoder writes a JFIF header
     assert ("progression" in stored.info) is progressive
     assert stored.tobytes() == uploaded.convert(stored.mode).tobytes()
     assert default_storage.size(body["url"].removeprefix("/media/")) < len(content)
@@ -164,7 +165,38 @@ def test_a_jpeg_with_stray_bytes_between_its_segments_is_re_encoded(editor_clien
     name = response.json()["url"].removeprefix("/media/")
     with default_storage.open(name) as stored:
         assert b"<?php" not in stored.read()
+    assert "jfif" in opened(response.json()["url"]).info  # re-encoded
     assert opened(response.json()["url"]).size == (300, 200)
+
+
+def test_a_jpeg_whose_colours_hang_on_its_jfif_header_is_re_encoded_not_changed(editor_client):
+    """Components named R, G and B are RGB to libjpeg unless a JFIF header says YCbCr: without
+    its header this file's picture would change colour, so it is re-encoded instead."""
+    content = bytearray(image_bytes("JPEG", (64, 48)))
+    renamed = {1: ord("R"), 2: ord("G"), 3: ord("B")}
+    frame, scan = content.index(b"\xff\xc0"), content.index(b"\xff\xda")
+    for at in (frame + 10, frame + 13, frame + 16, scan + 5, scan + 7, scan + 9):
+        content[at] = renamed[content[at]]
+    red, green, blue = Image.open(io.BytesIO(bytes(content))).getpixel((60, 10))
+    assert red > 200 > max(green, blue)
+
+    body = post_image(editor_client, make_product(), bytes(content)).json()
+
+    red, green, blue = opened(body["url"]).getpixel((60, 10))
+    assert red > 200 > max(green, blue)  # still red
+    assert "jfif" in opened(body["url"]).info
+
+
+def test_fill_bytes_before_a_jpeg_marker_are_dropped_with_the_metadata(editor_client):
+    content = image_bytes("JPEG", (300, 200))
+    frame = content.index(b"\xff\xc0")
+    content = content[:frame] + b"\xff\xff" + content[frame:]  # two fill bytes, as JPEG allows
+
+    body = post_image(editor_client, make_product(), content).json()
+
+    stored = opened(body["url"])
+    assert "jfif" not in stored.info  # kept, not re-encoded
+    assert stored.tobytes() == Image.open(io.BytesIO(content)).tobytes()
 
 
 def test_a_cameras_second_frame_is_not_stored(editor_client):
