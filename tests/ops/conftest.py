@@ -1,4 +1,5 @@
-"""Operations tests: real gunicorn processes on the machine's PostgreSQL and Redis.
+"""Operations tests: real gunicorn processes on the machine's PostgreSQL and Redis, which
+they never stop (a test that takes a service down starts its own).
 
 They are marked `ops` and left out of a plain `pytest`/`make test`; `.ci/run` runs them
 after the suite has passed on PostgreSQL and Redis (`pytest -m ops tests/ops`), with
@@ -10,14 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from tests.ops.servers import (
-    admin_connection,
-    deploy,
-    drop,
-    prepare_template,
-    start_postgres,
-    start_redis,
-)
+from tests.ops.servers import admin_connection, deploy, drop, prepare_template
 
 pytestmark = pytest.mark.ops
 
@@ -37,20 +31,17 @@ def template(service_urls):
     name = f"catalog_ops_template_{os.getpid()}"
     prepare_template(database_url, redis_url, name)
     yield name
-    start_postgres()
     with admin_connection(database_url) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def deployment(service_urls, template, request):
-    """A fresh database for this test, and the services guaranteed up again afterwards."""
+    """A fresh database for this test."""
     database_url, redis_url = service_urls
     name = f"catalog_ops_{request.node.name[:40].lower()}_{os.getpid()}"
     current = deploy(database_url, redis_url, name, template=template)
     yield current
-    start_postgres()
-    start_redis()
     drop(current, database_url, name)
 
 

@@ -1,5 +1,7 @@
 """Real processes for the operations tests: a PostgreSQL database of their own, gunicorn
-instances as production runs them, and the machine's PostgreSQL and Redis services.
+instances as production runs them, and a Redis of their own for a test that stops it. The
+machine's PostgreSQL and Redis are used, never stopped: a test that takes a service down
+starts one of its own (`RedisServer` here, `tests.ops.pooler.Cluster` for PostgreSQL).
 
 Every process started here is stopped by its process group when the test ends."""
 
@@ -25,10 +27,6 @@ PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 SECRET = "ops-tests-signing-key-not-secret-0123456789abcdef"
 ADMIN = {"username": "opsadmin", "email": "opsadmin@example.com", "password": "Ops-admin-pass-1"}
-REDIS_START = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
-    "--save", "", "--appendonly", "no",
-]  # fmt: skip
 
 
 def free_port() -> int:
@@ -213,45 +211,43 @@ def token_for(base: str) -> str:
     return answer.body["access"]
 
 
-# --- the machine's services ------------------------------------------------------------------
+# --- services of the tests' own ------------------------------------------------------------------
 
 
 def postgres_version() -> str:
     return sorted(os.listdir("/etc/postgresql"))[-1]
 
 
-def stop_postgres() -> None:
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", postgres_version(), "main", "stop",
-         "-m", "fast"],
-        check=True, timeout=60,
-    )  # fmt: skip
+@dataclass
+class RedisServer:
+    """A Redis of a test's own, on a free port, stopped and started again as a fault."""
 
+    port: int
+    process: subprocess.Popen | None = None
 
-def postgres_answers() -> bool:
-    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode == 0
+    @classmethod
+    def start(cls) -> "RedisServer":
+        server = cls(free_port())
+        server.resume()
+        return server
 
+    def url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
 
-def start_postgres() -> None:
-    if not postgres_answers():
-        subprocess.run(
-            ["pg_ctlcluster", "--skip-systemctl-redirect", postgres_version(), "main", "start"],
-            check=True, timeout=60,
-        )  # fmt: skip
-    wait_for(postgres_answers)
+    def resume(self) -> None:
+        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+                   "--save", "", "--appendonly", "no"]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
+        wait_for(self._answers, timeout=20)
 
+    def halt(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
 
-def stop_redis() -> None:
-    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], check=False, timeout=30)
-    wait_for(lambda: subprocess.run(["redis-cli", "-p", "6379", "ping"],
-                                    capture_output=True).returncode != 0)  # fmt: skip
-
-
-def start_redis() -> None:
-    if subprocess.run(["redis-cli", "-p", "6379", "ping"], capture_output=True).returncode != 0:
-        subprocess.run(REDIS_START, check=True, timeout=30)
-    wait_for(lambda: subprocess.run(["redis-cli", "-p", "6379", "ping"],
-                                    capture_output=True).returncode == 0)  # fmt: skip
+    def _answers(self) -> bool:
+        ping = ["redis-cli", "-p", str(self.port), "ping"]
+        return subprocess.run(ping, capture_output=True).returncode == 0
 
 
 def wait_for(condition, timeout: float = 60, every: float = 0.25) -> float:

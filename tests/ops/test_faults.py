@@ -2,8 +2,10 @@
 
 While a service is down every answer is a JSON 503 (never a hang, never HTML) and /readyz
 names the missing service; once it is back everything answers again without restarting the
-application, and every write acknowledged with a 2xx is in the database."""
+application, and every write acknowledged with a 2xx is in the database. The PostgreSQL and
+the Redis stopped are the test's own, never the machine's."""
 
+import contextlib
 import itertools
 import threading
 import time
@@ -12,19 +14,13 @@ from collections import Counter
 import psycopg
 import pytest
 
-from tests.ops.servers import (
-    call,
-    start_postgres,
-    start_redis,
-    stop_postgres,
-    stop_redis,
-    token_for,
-    wait_for,
-)
+from tests.ops.pooler import Cluster
+from tests.ops.servers import RedisServer, call, deploy, token_for, wait_for
 
 pytestmark = pytest.mark.ops
 
 PRODUCTS = "/api/v1/products/"
+DATABASE = "catalog_faults_ops"
 CLIENTS = 6
 REQUEST_TIMEOUT = 25  # longer than gunicorn's 20 s: a hang would show as a timeout
 OUTAGE_SECONDS = 6
@@ -135,15 +131,29 @@ def load_report(load: Load, found: list[str]) -> str:
     )
 
 
-def test_service_outages_under_load_answer_503_and_lose_no_acknowledged_write(deployment):
+@pytest.fixture
+def own_services():
+    """A deployment on a PostgreSQL cluster and a Redis of the test's own, to stop and start."""
+    with contextlib.ExitStack() as cleanup:
+        cluster = Cluster.create()
+        cleanup.callback(cluster.remove)
+        cache = RedisServer.start()
+        cleanup.callback(cache.halt)
+        deployment = deploy(cluster.url(DATABASE), cache.url(0), DATABASE)
+        cleanup.callback(deployment.stop_instances)
+        yield deployment, cluster, cache
+
+
+def test_service_outages_under_load_answer_503_and_lose_no_acknowledged_write(own_services):
+    deployment, cluster, cache_server = own_services
     bases = [deployment.start_instance(), deployment.start_instance()]
     token = token_for(bases[0])
 
     with Load(bases, token) as load:
         time.sleep(3)
-        database = outage(bases, stop_postgres, start_postgres, "database")
+        database = outage(bases, cluster.stop, cluster.start, "database")
         time.sleep(3)
-        cache = outage(bases, stop_redis, start_redis, "cache")
+        cache = outage(bases, cache_server.halt, cache_server.resume, "cache")
         time.sleep(3)
 
     counts = load.counts()

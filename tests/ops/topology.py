@@ -10,47 +10,16 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.ops.pooler import Cluster, PgBouncer
 from tests.ops.proxy import Proxy
-from tests.ops.servers import Deployment, deploy, free_port, trust, wait_for
+from tests.ops.servers import Deployment, RedisServer, deploy, trust
 from tests.ops.test_outbox import start_worker
 
 DATABASE = "catalog_topology"
-
-
-@dataclass
-class RedisServer:
-    port: int
-    process: subprocess.Popen | None = None
-
-    @classmethod
-    def start(cls) -> "RedisServer":
-        server = cls(free_port())
-        server.resume()
-        return server
-
-    def url(self, db: int) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def resume(self) -> None:
-        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
-                   "--save", "", "--appendonly", "no"]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
-        wait_for(self._answers, timeout=20)
-
-    def halt(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-
-    def _answers(self) -> bool:
-        ping = ["redis-cli", "-p", str(self.port), "ping"]
-        return subprocess.run(ping, capture_output=True).returncode == 0
 
 
 @dataclass
