@@ -12,4 +12,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 # Django's get_asgi_application(), with metrics and traces started as in backend/wsgi.py.
 django.setup(set_prefix=False)
 observability.start()
-application = ASGIHandler()
+application = observability.served_asgi(ASGIHandler())

@@ -1,6 +1,7 @@
 """Metrics and traces for a process of the service, each only when configured (settings):
-called once by each kind of process before its first request or job (backend/wsgi.py,
-backend/celery.py)."""
+`start` is called once by each kind of process before its first request or job
+(backend/wsgi.py, backend/asgi.py, backend/celery.py), and a web process serves its application
+`served`."""
 
 from django.conf import settings
 
@@ -14,3 +15,21 @@ def start() -> None:
         from backend import tracing
 
         tracing.start()
+
+
+def served(application):
+    """The WSGI application, with a span for each request when tracing."""
+    if not settings.TRACING_ENABLED:
+        return application
+    from backend import tracing
+
+    return tracing.served(application)
+
+
+def served_asgi(application):
+    """The ASGI application, with a span for each request when tracing."""
+    if not settings.TRACING_ENABLED:
+        return application
+    from backend import tracing
+
+    return tracing.served_asgi(application)

@@ -13,4 +13,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 # are loaded, before the handler loads the middleware (tracing adds its own).
 django.setup(set_prefix=False)
 observability.start()
-application = WSGIHandler()
+application = observability.served(WSGIHandler())

@@ -67,6 +67,18 @@ def request(method, path, body=None, **headers):
         "body": response.content.decode(errors="replace"),
     }}
 
+# GET `path` from backend.wsgi.application itself, as a WSGI server would: its status line.
+def served(path, **headers):
+    from django.test import RequestFactory
+
+    status = []
+    environ = RequestFactory().get(path, headers=headers).environ
+    application = imported("backend.wsgi.application")
+    body = application(environ, lambda line, headers, exc_info=None: status.append(line))
+    b"".join(body)
+    body.close()
+    return status[0]
+
 values = {{expression: eval(expression) for expression in sys.argv[1:]}}
 print({RESULT_MARKER!r} + json.dumps(values, default=str))
 """
