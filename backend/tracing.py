@@ -12,7 +12,7 @@ route. OpenTelemetry's Django instrumentation would do both in one middleware, b
 work before the sampler decides and whatever it decides: it resolves the URL a second time,
 builds the absolute URL three times and collects every request attribute. On the benchmark's
 cached list requests, with no request sampled, it cost 12 % of a request's CPU instructions
-(callgrind); the WSGI instrumentation and `RequestSpans` cost 4.5 % (docs/performance.md).
+(callgrind); the WSGI instrumentation and `RequestSpans` cost 4.2 % (docs/performance.md).
 A request the sampler leaves out makes no spans below its own (`RequestSpans`).
 
 Attributes follow OpenTelemetry's stable HTTP semantic conventions (OTEL_SEMCONV_STABILITY_OPT_IN
