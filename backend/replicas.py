@@ -21,9 +21,9 @@ primary's writes in order, so rows read after the versions from the same replica
 older than the stamp. A request that goes from the replica to the primary meets newer rows,
 which is safe; never the other way.
 
-A replica is checked at most once a second per process (reachable, and its lag); when a safe
-request fails with a 5xx after reading from a replica that then turns out to be down, the
-request is run again on the primary.
+A replica is checked at most once a second per process (reachable, and its lag), and one that
+could not be reached is left alone for five seconds; when a safe request fails with a 5xx after
+reading from a replica that then turns out to be down, the request is run again on the primary.
 """
 
 import contextlib
@@ -46,8 +46,8 @@ REPLICA_PREFIX = "replica"
 # Accounts, permissions, API sessions, browser sessions and refresh-token blacklists.
 PRIMARY_ONLY_APPS = frozenset({"users", "auth", "sessions", "token_blacklist", "contenttypes"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CHECK_EVERY_SECONDS = 1.0  # how long a replica's health is trusted by a process
-DOWN_FOR_SECONDS = 5.0  # how long a replica that failed is left alone before it is tried again
+CHECK_EVERY_SECONDS = 1.0  # how long a reachable replica's verdict (usable or lagging) holds
+DOWN_FOR_SECONDS = 5.0  # how long an unreachable replica is left alone before it is tried again
 
 # How far behind the primary a replica is, in seconds: none when it has replayed everything it
 # received and is still receiving (an idle primary writes nothing to replay, which is not lag);
@@ -70,7 +70,7 @@ def replica_aliases() -> list[str]:
 @dataclass
 class Health:
     usable: bool
-    checked_at: float
+    check_again_at: float
 
 
 _health: dict[str, Health] = {}  # per process; a race between threads only checks twice
@@ -86,15 +86,15 @@ def lag_of(alias: str) -> float:
 def is_usable(alias: str) -> bool:
     """Reachable and not lagging past REPLICA_MAX_LAG_SECONDS, as last checked."""
     known = _health.get(alias)
-    now = time.monotonic()
-    if known is not None:
-        trusted_for = CHECK_EVERY_SECONDS if known.usable else DOWN_FOR_SECONDS
-        if now - known.checked_at < trusted_for:
-            return known.usable
+    if known is not None and time.monotonic() < known.check_again_at:
+        return known.usable
     return check(alias)
 
 
 def check(alias: str) -> bool:
+    """Checked now. A lagging replica is reachable and cheap to ask again, and catching up: it
+    is asked again after CHECK_EVERY_SECONDS, like a usable one; an unreachable one, whose
+    connection attempt may wait for a timeout, after DOWN_FOR_SECONDS."""
     try:
         lag = lag_of(alias)
     except DatabaseError as error:
@@ -104,12 +104,12 @@ def check(alias: str) -> bool:
     usable = lag <= settings.REPLICA_MAX_LAG_SECONDS
     if not usable:
         logger.warning("Replica %s is %.1f s behind, reads go to the primary", alias, lag)
-    _health[alias] = Health(usable, time.monotonic())
+    _health[alias] = Health(usable, time.monotonic() + CHECK_EVERY_SECONDS)
     return usable
 
 
 def mark_down(alias: str) -> None:
-    _health[alias] = Health(False, time.monotonic())
+    _health[alias] = Health(False, time.monotonic() + DOWN_FOR_SECONDS)
     with contextlib.suppress(DatabaseError):  # a connection already broken: closed all the same
         connections[alias].close()
 

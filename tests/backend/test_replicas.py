@@ -7,9 +7,10 @@ behind. tests/ops/test_replicas.py does the same with a real streaming replica."
 import contextlib
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
-from django.db import connections
+from django.db import OperationalError, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -221,6 +222,63 @@ def test_a_replica_lagging_past_the_limit_is_skipped(replica, settings, api_clie
     product = make_product()
 
     assert api_client.get(detail_url(product.pk)).status_code == 200
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The time the replicas' checks see, moved by the test."""
+    now = SimpleNamespace(seconds=1000.0)
+    monkeypatch.setattr(replicas, "time", SimpleNamespace(monotonic=lambda: now.seconds))
+    return now
+
+
+@pytest.fixture
+def replica_lag(monkeypatch):
+    """What the replicas' lag check answers: seconds behind, or an exception (unreachable)."""
+    answer = SimpleNamespace(lag=0.0)
+
+    def lag_of(alias: str) -> float:
+        if isinstance(answer.lag, Exception):
+            raise answer.lag
+        return answer.lag
+
+    monkeypatch.setattr(replicas, "lag_of", lag_of)
+    return answer
+
+
+def test_a_lagging_replica_is_asked_again_after_a_second(replica, clock, replica_lag, api_client):
+    product = make_product()
+    replica_lag.lag = 60.0
+    assert api_client.get(detail_url(product.pk)).status_code == 200  # the primary
+    replica_lag.lag = 0.0  # caught up
+
+    clock.seconds += replicas.CHECK_EVERY_SECONDS - 0.1
+    still_trusted = api_client.get(detail_url(product.pk))
+    clock.seconds += 0.2
+    asked_again = api_client.get(detail_url(product.pk))
+
+    assert still_trusted.status_code == 200
+    assert asked_again.status_code == 404  # the replica, a write behind
+
+
+def test_an_unreachable_replica_is_left_alone_for_five_seconds(
+    replica, clock, replica_lag, api_client, monkeypatch
+):
+    for alias in REPLICAS:  # a real one reconnects; inside the test's transaction it could not
+        monkeypatch.setattr(connections[alias], "close", lambda: None)
+    product = make_product()
+    replica_lag.lag = OperationalError("connection refused")
+    assert api_client.get(detail_url(product.pk)).status_code == 200
+    replica_lag.lag = 0.0  # back
+
+    clock.seconds += replicas.DOWN_FOR_SECONDS - 0.1
+    left_alone = api_client.get(detail_url(product.pk))
+    clock.seconds += 0.2
+    tried_again = api_client.get(detail_url(product.pk))
+
+    assert replicas.DOWN_FOR_SECONDS == 5
+    assert left_alone.status_code == 200
+    assert tried_again.status_code == 404
 
 
 def test_a_read_failing_on_the_replica_mid_request_runs_again_on_the_primary(replica, api_client):
