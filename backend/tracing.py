@@ -21,22 +21,29 @@ configured by the OTEL_EXPORTER_OTLP_* variables) or `console`. Sampling, resour
 and batching follow the SDK's own variables (OTEL_TRACES_SAMPLER, OTEL_SERVICE_NAME, OTEL_BSP_*).
 """
 
+import contextvars
 import logging
 import os
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from opentelemetry import trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.instrumentation.wsgi import (
+    OpenTelemetryMiddleware,
+    get_default_span_name,
+    wsgi_getter,
+)
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
-from opentelemetry.trace import format_trace_id
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, format_trace_id
 from opentelemetry.util.http import parse_excluded_urls, sanitize_method
 
 INSTRUMENTORS = (PsycopgInstrumentor, SQLite3Instrumentor, RedisInstrumentor, CeleryInstrumentor)
@@ -52,7 +59,7 @@ def start() -> None:
     """Trace this process: called once, before the first request or job (backend/wsgi.py,
     backend/asgi.py, backend/celery.py). The span processor survives a fork (gunicorn,
     Celery's pool)."""
-    provider = TracerProvider(resource=_resource())
+    provider = TracerProvider(resource=_resource(), id_generator=ChosenTraceIds())
     provider.add_span_processor(BatchSpanProcessor(_exporter()))
     trace.set_tracer_provider(provider)
     instrument(provider)
@@ -77,18 +84,80 @@ def uninstrument() -> None:
 
 
 def served(application, tracer_provider: TracerProvider | None = None):
-    """The WSGI `application` with a span for each request, but the excluded paths'."""
-    from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+    """The WSGI `application` with a span for each request, but the excluded paths'.
 
-    traced = OpenTelemetryMiddleware(application, tracer_provider=tracer_provider)
+    The sampler is asked first, here: a request it leaves out is served under a span context of
+    its own (its trace id logged, passed on to the jobs it queues) and no span at all, as the
+    SDK would leave it, without the WSGI instrumentation's work for a span nobody records (the
+    request's attributes collected, a span started and ended, response attributes and metrics).
+    On the benchmark that work was most of what unsampled tracing cost (docs/performance.md).
+    A request the sampler keeps goes through the instrumentation; for a new trace, the id the
+    sampler was asked about is the one the SDK gives the span (`ChosenTraceIds`), so the SDK,
+    asking again, decides the same."""
+    provider = tracer_provider or trace.get_tracer_provider()
+    traced = OpenTelemetryMiddleware(application, tracer_provider=provider)
     excluded = _excluded_urls()
 
     def serve(environ, start_response):
         if excluded.url_disabled(environ.get("PATH_INFO", "")):
             return application(environ, start_response)
-        return traced(environ, start_response)
+        parent = propagate.extract(environ, getter=wsgi_getter)
+        span_context = _unsampled_context(provider, parent, environ)
+        if span_context is None:
+            return traced(environ, start_response)
+        token = context.attach(trace.set_span_in_context(NonRecordingSpan(span_context), parent))
+        try:
+            response = application(environ, start_response)
+        except BaseException:
+            context.detach(token)
+            raise
+        return _detached_after(response, token)
 
     return serve
+
+
+def _unsampled_context(provider, parent, environ) -> SpanContext | None:
+    """The span context of a request the sampler leaves out, None for one it keeps (whose new
+    trace's id is then waiting for the SDK in `_chosen_trace_id`)."""
+    parent_span = trace.get_current_span(parent).get_span_context()
+    ids = provider.id_generator
+    trace_id = parent_span.trace_id if parent_span.is_valid else ids.generate_trace_id()
+    name = get_default_span_name(environ)
+    decided = provider.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER)
+    if decided.decision.is_sampled():
+        _chosen_trace_id.set(None if parent_span.is_valid else trace_id)
+        return None
+    return SpanContext(
+        trace_id, ids.generate_span_id(), is_remote=False, trace_state=decided.trace_state
+    )
+
+
+def _detached_after(response, token):
+    """The response's body, with the request's span context current until it is sent."""
+    try:
+        yield from response
+    finally:
+        close = getattr(response, "close", None)
+        if close:
+            close()
+        context.detach(token)
+
+
+_chosen_trace_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "chosen_trace_id", default=None
+)
+
+
+class ChosenTraceIds(RandomIdGenerator):
+    """Trace ids at random, but the one `served` chose for the request whose span the WSGI
+    instrumentation is about to start: the sampler was asked about that one."""
+
+    def generate_trace_id(self) -> int:
+        chosen = _chosen_trace_id.get()
+        if chosen is None:
+            return super().generate_trace_id()
+        _chosen_trace_id.set(None)
+        return chosen
 
 
 def served_asgi(application, tracer_provider: TracerProvider | None = None):

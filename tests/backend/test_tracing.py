@@ -20,7 +20,7 @@ from django.test import RequestFactory
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 from backend import tracing
@@ -57,7 +57,7 @@ def sampler():
 
 @pytest.fixture
 def provider(sampler):
-    return TracerProvider(sampler=sampler)
+    return TracerProvider(sampler=sampler, id_generator=tracing.ChosenTraceIds())
 
 
 @pytest.fixture
@@ -201,8 +201,47 @@ def test_a_request_the_sampler_leaves_out_starts_no_spans_below_its_own(
 
     sampler.names.clear()
     assert get(PRODUCTS_URL, traceparent=TRACEPARENT) == 200
-    assert len(sampler.names) > 1
-    assert len(spans.get_finished_spans()) == len(sampler.names)
+    asked_first, request, *below = sampler.names  # by `served`, then by the SDK starting it
+    assert asked_first == request == f"GET {PRODUCTS_URL}"
+    assert below
+    assert len(spans.get_finished_spans()) == 1 + len(below)
+
+
+class Ratio(Sampler):
+    """Half the new traces, by trace id; keeps every id it was asked about, and its answer."""
+
+    def __init__(self):
+        self.answers = []
+        self.sampler = TraceIdRatioBased(0.5)
+
+    def should_sample(self, parent_context, trace_id, *args, **kwargs):
+        result = self.sampler.should_sample(parent_context, trace_id, *args, **kwargs)
+        self.answers.append((f"{trace_id:032x}", result.decision.is_sampled()))
+        return result
+
+    def get_description(self) -> str:
+        return "Ratio"
+
+
+class TestRatioSampling:
+    @pytest.fixture
+    def sampler(self):
+        return Ratio()
+
+    def test_a_new_trace_is_sampled_on_the_one_trace_id_it_is_given(
+        self, spans, sampler, get, caplog
+    ):
+        with caplog.at_level(logging.INFO, logger=tracing.REQUEST_LOGGER):
+            for _ in range(40):
+                assert get(PRODUCTS_URL) == 200
+
+        logged = [r.trace_id for r in caplog.records if r.name == tracing.REQUEST_LOGGER]
+        recorded = {f"{span.context.trace_id:032x}" for span in spans.get_finished_spans()}
+        kept = {trace_id for trace_id, sampled in sampler.answers if sampled}
+        asked = {trace_id for trace_id, _ in sampler.answers}
+        assert asked == set(logged)
+        assert kept == recorded
+        assert 0 < len(kept) < 40
 
 
 def test_a_request_without_traceparent_starts_a_trace_of_its_own(spans, get, caplog):
