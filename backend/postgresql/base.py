@@ -13,6 +13,8 @@ import select
 from django.db.backends.postgresql import base
 from psycopg import pq
 
+IDLE_READS = 4  # a notice or two, the farewell, then the end of the connection
+
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def close_if_health_check_failed(self):
@@ -23,12 +25,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.health_check_done = True
 
     def _still_open(self) -> bool:
+        """Reads what the server sent while no query was in flight, until there is nothing left:
+        its farewell (`terminating connection due to administrator command`) and the end of
+        the connection that follows come in separate reads, and only the second shows it
+        closed."""
         pgconn = self.connection.pgconn
-        if pgconn.status != pq.ConnStatus.OK:
-            return False
         try:
-            readable, _, _ = select.select([pgconn.socket], [], [], 0)
-            if readable:  # nothing was asked: a notice, or the server saying goodbye
+            for _ in range(IDLE_READS):
+                if pgconn.status != pq.ConnStatus.OK:
+                    return False
+                readable, _, _ = select.select([pgconn.socket], [], [], 0)
+                if not readable:
+                    return True
                 pgconn.consume_input()
         except (OSError, ValueError, base.Database.Error):
             return False
