@@ -30,16 +30,14 @@ import os
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from opentelemetry import context, propagate, trace
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as AsgiSpans
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.instrumentation.wsgi import (
-    OpenTelemetryMiddleware,
-    get_default_span_name,
-    wsgi_getter,
-)
+from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as WsgiSpans
+from opentelemetry.instrumentation.wsgi import get_default_span_name, wsgi_getter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
@@ -97,7 +95,7 @@ def served(application, tracer_provider: TracerProvider | None = None):
     sampler was asked about is the one the SDK gives the span (`ChosenTraceIds`), so the SDK,
     asking again, decides the same."""
     provider = tracer_provider or trace.get_tracer_provider()
-    traced = OpenTelemetryMiddleware(application, tracer_provider=provider)
+    traced = WsgiSpans(application, tracer_provider=provider)
     excluded = _excluded_urls()
 
     def serve(environ, start_response):
@@ -164,11 +162,7 @@ class ChosenTraceIds(RandomIdGenerator):
 
 def served_asgi(application, tracer_provider: TracerProvider | None = None):
     """The ASGI `application` with a span for each request, but the excluded paths'."""
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-
-    return OpenTelemetryMiddleware(
-        application, excluded_urls=_excluded_urls(), tracer_provider=tracer_provider
-    )
+    return AsgiSpans(application, excluded_urls=_excluded_urls(), tracer_provider=tracer_provider)
 
 
 class RequestSpans:
