@@ -32,6 +32,7 @@ from django.db.models import QuerySet
 
 from backend.queries import where_digest
 from products import versions
+from products.models import subtrees_in, subtrees_known
 
 
 def enabled() -> bool:
@@ -59,15 +60,23 @@ class ListEntries:
         }
         self.start = start
         self.table = matching.model._meta.db_table
+        self.subtrees = subtrees_in(query.where)
+        self._subtree_ids: dict[tuple, list[int]] = {}
         self._stamps: dict[str, int] = {}
         self._found: dict[str, object] | None = None
 
     def count(self, compute) -> int:
         value = self._current().get("count")
         if value is None:
-            value = compute()
+            with self.subtrees_known():
+                value = compute()
             self._store("count", value)
         return value
+
+    def subtrees_known(self):
+        """Within, the query's category subtrees are named by the ids read with the versions
+        (products.models.InSubtrees): call after `count()` or `page()`."""
+        return subtrees_known(self._subtree_ids)
 
     def page(self, start: int, kind: str):
         """The page's "ids", or its "rendered" rows, if still good."""
@@ -97,7 +106,9 @@ class ListEntries:
             entries = {kinds[key]: entry for key, entry in cache.get_many(list(kinds)).items()}
             ids = [*entries.get("ids", (0, []))[1], *entries.get("rendered", (0, ([], b"")))[1][0]]
             self._rows_read = set(ids)
-            self._versions = versions.current([versions.row_topic(self.table, pk) for pk in ids])
+            self._versions, self._subtree_ids = versions.current_and_subtrees(
+                [versions.row_topic(self.table, pk) for pk in ids], self.subtrees
+            )
             self._stamps = {
                 kind: versions.stamp(self._versions, topics) for kind, topics in self.topics.items()
             }

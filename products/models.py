@@ -5,10 +5,12 @@ bounds, PROTECT on a category with products) so the API, the admin, imports and 
 requests all meet the same wall; serializers only make the messages friendly.
 """
 
+import contextvars
 import functools
 import operator
 import os
 import unicodedata
+from contextlib import contextmanager
 from decimal import Decimal
 
 from django.conf import settings
@@ -132,7 +134,13 @@ class InSubtrees(models.Expression):
     gathered into an array first (`= ANY(ARRAY(...))`, evaluated once): the planner then reads
     products through the category index, where an `IN` over the walk, whose size it cannot
     know, made it scan the table. The list cache cannot see into SQL written here
-    (products.versions), so the condition names what it reads in `topics`."""
+    (products.versions), so the condition names what it reads in `topics`.
+
+    Where the walk's ids were read beforehand, in the same statement as the catalog's versions
+    that stamp what the query finds (products.cache, `subtrees_known`), the condition names them
+    (`category_id IN (3, 7, 12)`): PostgreSQL then plans with what it knows of each id. Planned
+    blind, the array was taken for a large share of the table, and the first page of a small
+    category walked the whole `created_at` index (docs/performance.md)."""
 
     conditional = True
     output_field = models.BooleanField()
@@ -141,6 +149,7 @@ class InSubtrees(models.Expression):
         super().__init__()
         self.column = models.F(column)
         self.roots = list(roots)
+        self.key = key
         table = Category._meta.db_table
         field = Category._meta.pk if key == "pk" else Category._meta.get_field(key)
         marks = ", ".join(["%s"] * len(self.roots))
@@ -151,6 +160,11 @@ class InSubtrees(models.Expression):
         )
         self.topics = (table, f"{table}.id", f"{table}.parent_id", f"{table}.{field.column}")
 
+    @property
+    def subtree(self) -> tuple:
+        """What names the walk: the ids it finds are known under this (`subtrees_known`)."""
+        return self.key, tuple(self.roots)
+
     def get_source_expressions(self):
         return [self.column]
 
@@ -159,11 +173,43 @@ class InSubtrees(models.Expression):
 
     def as_sql(self, compiler, connection):
         column, params = compiler.compile(self.column)
+        ids = (_known_subtrees.get() or {}).get(self.subtree)
+        if ids is not None:
+            return _one_of(column, ids), [*params, *ids]
         return f"{column} IN ({self.walk})", [*params, *self.roots]
 
     def as_postgresql(self, compiler, connection):
+        if self.subtree in (_known_subtrees.get() or {}):
+            return self.as_sql(compiler, connection)
         column, params = compiler.compile(self.column)
         return f"{column} = ANY(ARRAY({self.walk}))", [*params, *self.roots]
+
+
+def _one_of(column: str, ids: list[int]) -> str:
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})" if ids else "1 = 0"
+
+
+_known_subtrees: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "known_subtrees", default=None
+)
+
+
+@contextmanager
+def subtrees_known(ids: dict[tuple, list[int]]):
+    """Within, an `InSubtrees` whose walk is in `ids` (by its `subtree`) names those ids."""
+    token = _known_subtrees.set(ids)
+    try:
+        yield
+    finally:
+        _known_subtrees.reset(token)
+
+
+def subtrees_in(node) -> list[InSubtrees]:
+    """The `InSubtrees` conditions of a query's WHERE (Django wraps each in an `exact` lookup)."""
+    if isinstance(node, InSubtrees):
+        return [node]
+    parts = [*getattr(node, "children", ()), getattr(node, "lhs", None)]
+    return [found for part in parts if part is not None for found in subtrees_in(part)]
 
 
 def _nested(row: dict, children: dict, counts: dict) -> dict:

@@ -25,22 +25,50 @@ from django.db.models.sql import Query
 from django.db.models.sql.datastructures import Join
 from django.db.models.sql.where import WhereNode
 
-from products.models import CatalogRowVersion, CatalogVersion, Category, Product, ProductImage
+from products.models import (
+    CatalogRowVersion,
+    CatalogVersion,
+    Category,
+    InSubtrees,
+    Product,
+    ProductImage,
+)
 
 
 def current(rows: list[str] = ()) -> dict[str, int]:
     """Every table and column topic's version (a few dozen), and those of the `rows` topics
     asked for (`row_topic()`), in one small query."""
-    sql = f"SELECT topic, version FROM {CatalogVersion._meta.db_table}"
+    return current_and_subtrees(rows)[0]
+
+
+def current_and_subtrees(
+    rows: list[str] = (), subtrees: list[InSubtrees] = ()
+) -> tuple[dict[str, int], dict[tuple, list[int]]]:
+    """`current(rows)`, and the ids each of the `subtrees` conditions walks to (by its
+    `subtree`), read in the same statement: as of the moment the versions are."""
+    table = CatalogVersion._meta.db_table
+    parts, params = [f"SELECT topic, version FROM {table}"], list(rows)
     if rows:
         marks = ", ".join(["%s"] * len(rows))
-        sql += f" UNION ALL SELECT topic, version FROM {CatalogRowVersion._meta.db_table}"
-        sql += f" WHERE topic IN ({marks})"
+        parts.append(
+            f"SELECT topic, version FROM {CatalogRowVersion._meta.db_table}"
+            f" WHERE topic IN ({marks})"
+        )
+    for number, subtree in enumerate(subtrees):  # no topic has a space
+        parts.append(f"SELECT 'subtree {number}', id FROM ({subtree.walk}) AS walked")
+        params += subtree.roots
     # Where the request reads the rows these versions stamp (a replica, backend.replicas): read
     # there first, the rows are never older than the stamp.
     with connections[router.db_for_read(CatalogVersion)].cursor() as cursor:
-        cursor.execute(sql, list(rows))
-        return dict(cursor.fetchall())
+        cursor.execute(" UNION ALL ".join(parts), params)
+        found = cursor.fetchall()
+    versions, walked = {}, [[] for _ in subtrees]
+    for topic, value in found:
+        if topic.startswith("subtree "):
+            walked[int(topic.removeprefix("subtree "))].append(value)
+        else:
+            versions[topic] = value
+    return versions, {subtree.subtree: ids for subtree, ids in zip(subtrees, walked, strict=True)}
 
 
 def row_topic(table: str, pk) -> str:

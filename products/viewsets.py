@@ -66,9 +66,11 @@ class ListRows:
                 found = {row["id"]: row for row in self.rows(shown)}
                 if len(found) == len(ids):
                     return [found[pk] for pk in ids]
-        rows = self._find(page)
-        if self.entries:
-            self.entries.store_ids(start, [row["id"] for row in rows])
+        if not self.entries:
+            return self._find(page)
+        with self.entries.subtrees_known():
+            rows = self._find(page)
+        self.entries.store_ids(start, [row["id"] for row in rows])
         return rows
 
     def render(self, page: list[dict], represent_list) -> bytes:

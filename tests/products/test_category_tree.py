@@ -459,6 +459,52 @@ def test_a_cached_product_list_follows_a_move_made_behind_the_applications_back(
 
 
 @pytest.mark.usefixtures("_caches_on")
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"category": "garden"}, {"in-garden", "in-tools", "in-seeds"}),
+        ({"category_slug": "home"}, {"in-home", "in-garden", "in-tools", "in-seeds", "in-kitchen"}),
+        ({"category": ["tools", "toys"]}, {"in-tools", "in-toys"}),
+        ({"category_slug": "nowhere-at-all"}, set()),
+    ],
+    ids=["id", "slug", "two", "unknown-slug"],
+)
+def test_a_list_read_with_the_versions_names_its_categories_ids(
+    api_client, stocked, django_assert_num_queries, params, expected
+):
+    """The walk is read with the versions, and the count and the page name the ids it found,
+    which PostgreSQL plans with what it knows of each: no more queries than a flat filter."""
+    params = {
+        name: [stocked[value].pk for value in values] if isinstance(values, list) else values
+        for name, values in params.items()
+    }
+    if "category" in params and not isinstance(params["category"], list):
+        params["category"] = stocked[params["category"]].pk
+
+    statements = 3 if expected else 2  # versions (and the walk), count, page (none if empty)
+    with django_assert_num_queries(statements) as queries:
+        skus = listed_skus(api_client, **params)
+
+    walks = ["RECURSIVE" in query["sql"] for query in queries.captured_queries]
+    assert skus == expected
+    assert walks == [True] + [False] * (statements - 1)
+
+
+@pytest.mark.usefixtures("_caches_on")
+def test_a_list_reads_the_subtree_again_after_a_category_moves(api_client, stocked):
+    before = listed_skus(api_client, category=stocked["garden"].pk)
+
+    Category.objects.filter(pk=stocked["tools"].pk).update(parent=stocked["toys"])
+
+    assert before == {"in-garden", "in-tools", "in-seeds"}
+    assert listed_skus(api_client, category=stocked["garden"].pk) == {
+        "in-garden",
+        "in-seeds",
+    }
+    assert listed_skus(api_client, category=stocked["toys"].pk) == {"in-toys", "in-tools"}
+
+
+@pytest.mark.usefixtures("_caches_on")
 def test_a_cached_category_list_follows_an_ancestors_new_name(api_client, garden):
     """Tools' row shows Home's name though Home is on no page of the children of Garden."""
     params = {"parent": garden["garden"].pk}
