@@ -45,6 +45,10 @@ issues, and generated values only ever reach their 400 and 401 answers:
   username with a suffix of the run's own): generated ones shrink towards "0" and "0@0.com",
   taken after the first success, and the stateful phase carries on the id of an account that
   was created, to GET and PATCH /users/{id}/;
+- a new category gets a name and a slug no category has (the generated ones with a suffix of
+  the run's own, where they fit): generated ones shrink towards "0" too, so nearly every POST
+  after the first was refused as a clash, and the stateful phase seldom had a new category's
+  id to carry on (one run made 2 in 24, and followed neither);
 - a write with If-Match, a read with If-None-Match get the current ETag of what they address
   (a generated one never matches: writes would only ever be 412, reads never 304);
 - a POST with a valid Idempotency-Key gets a key of its own (generated ones repeat, and a key
@@ -121,6 +125,7 @@ HISTORY = {
     "GET /api/v1/categories/{id}/history/": "/categories/",
 }
 IMAGE_UPLOAD = "POST /api/v1/products/{product_pk}/images/"
+CATEGORY_CREATE = "POST /api/v1/categories/"
 IMAGE_WRITES = (
     "PATCH /api/v1/products/{product_pk}/images/{id}/",
     "DELETE /api/v1/products/{product_pk}/images/{id}/",
@@ -148,6 +153,7 @@ LOCK = threading.RLock()
 HTTP = requests.Session()
 FRESH = itertools.count(1)  # numbers the identities and idempotency keys handed out
 USERNAME_MAX_LENGTH = 150
+CATEGORY_NAME_MAX_LENGTH, CATEGORY_SLUG_MAX_LENGTH = 100, 120
 
 
 class HarnessError(Exception):
@@ -448,6 +454,17 @@ def _fresh_identity(body: dict) -> None:
         body["email"] = f"fuzz{suffix}@example.com"
 
 
+def _fresh_category(body: dict) -> None:
+    """The generated name and slug with a suffix unique to this run and request, where they fit
+    and are not blank (a blank one stays as generated: the suffix would mend it)."""
+    suffix = f"-{RUN}-{next(FRESH)}"
+    name, slug = body["name"], body.get("slug")
+    if name.strip() and len(name) + len(suffix) <= CATEGORY_NAME_MAX_LENGTH:
+        body["name"] = name + suffix
+    if isinstance(slug, str) and slug and len(slug) + len(suffix) <= CATEGORY_SLUG_MAX_LENGTH:
+        body["slug"] = slug + suffix
+
+
 def _is_negative(case) -> bool:
     """Whether Schemathesis made any part of the case schema-violating (the coverage phase marks
     the part it broke, its fuzzing phase the whole case)."""
@@ -474,6 +491,8 @@ def _inject_secrets(label: str, body: dict, negative: bool) -> None:
         body["password"] = _strong_password(body)
         if _has_string(body, "username", "email"):
             _fresh_identity(body)
+    elif label == CATEGORY_CREATE and not negative and _has_string(body, "name"):
+        _fresh_category(body)
     elif label in PROFILE_WRITES and ("username" in body or "email" in body):
         body["current_password"] = EDITOR.password
         _fresh_identity(body)
