@@ -171,15 +171,19 @@ class InSubtrees(models.Expression):
     def set_source_expressions(self, expressions):
         (self.column,) = expressions
 
+    def known_ids(self) -> list[int] | None:
+        """The walk's ids, where they were read beforehand (`subtrees_known`)."""
+        return (_known_subtrees.get() or {}).get(self.subtree)
+
     def as_sql(self, compiler, connection):
         column, params = compiler.compile(self.column)
-        ids = (_known_subtrees.get() or {}).get(self.subtree)
+        ids = self.known_ids()
         if ids is not None:
             return _one_of(column, ids), [*params, *ids]
         return f"{column} IN ({self.walk})", [*params, *self.roots]
 
     def as_postgresql(self, compiler, connection):
-        if self.subtree in (_known_subtrees.get() or {}):
+        if self.known_ids() is not None:
             return self.as_sql(compiler, connection)
         column, params = compiler.compile(self.column)
         return f"{column} = ANY(ARRAY({self.walk}))", [*params, *self.roots]

@@ -34,6 +34,8 @@ from products.models import (
     ProductImage,
 )
 
+WALKED = "subtree "  # what marks a walk's ids among the versions read with it: no topic has a space
+
 
 def current(rows: list[str] = ()) -> dict[str, int]:
     """Every table and column topic's version (a few dozen), and those of the `rows` topics
@@ -54,8 +56,8 @@ def current_and_subtrees(
             f"SELECT topic, version FROM {CatalogRowVersion._meta.db_table}"
             f" WHERE topic IN ({marks})"
         )
-    for number, subtree in enumerate(subtrees):  # no topic has a space
-        parts.append(f"SELECT 'subtree {number}', id FROM ({subtree.walk}) AS walked")
+    for number, subtree in enumerate(subtrees):
+        parts.append(f"SELECT '{WALKED}{number}', id FROM ({subtree.walk}) AS walked")
         params += subtree.roots
     # Where the request reads the rows these versions stamp (a replica, backend.replicas): read
     # there first, the rows are never older than the stamp.
@@ -64,8 +66,8 @@ def current_and_subtrees(
         found = cursor.fetchall()
     versions, walked = {}, [[] for _ in subtrees]
     for topic, value in found:
-        if topic.startswith("subtree "):
-            walked[int(topic.removeprefix("subtree "))].append(value)
+        if topic.startswith(WALKED):
+            walked[int(topic.removeprefix(WALKED))].append(value)
         else:
             versions[topic] = value
     return versions, {subtree.subtree: ids for subtree, ids in zip(subtrees, walked, strict=True)}
