@@ -9,6 +9,7 @@ Labels are bounded: a request is counted under its route's name, never its path,
 status class (429, the throttle's refusal, apart from the other 4xx).
 """
 
+import functools
 import hmac
 import ipaddress
 import logging
@@ -50,6 +51,18 @@ CACHE_SECONDS = Histogram(
 TASKS = Counter("celery_tasks", "Background jobs run, by outcome", ["task", "outcome"])
 
 
+def _labelled(metric):
+    """`metric.labels`, remembered: prometheus_client checks and converts the values on every
+    call, and these label values are few (the labels above are bounded)."""
+    return functools.cache(metric.labels)
+
+
+_request_count = _labelled(REQUESTS)
+_request_seconds = _labelled(REQUEST_SECONDS)
+_query_seconds = _labelled(QUERY_SECONDS)
+_cache_seconds = _labelled(CACHE_SECONDS)
+
+
 # --- requests ----------------------------------------------------------------------------------
 
 
@@ -64,8 +77,8 @@ class PrometheusMiddleware:
         response = self.get_response(request)
         route, method = route_name(request), request.method
         method = method if method in METHODS else "other"
-        REQUESTS.labels(route, method, status_class(response.status_code)).inc()
-        REQUEST_SECONDS.labels(route, method).observe(time.perf_counter() - started)
+        _request_count(route, method, status_class(response.status_code)).inc()
+        _request_seconds(route, method).observe(time.perf_counter() - started)
         return response
 
 
@@ -89,7 +102,7 @@ def time_query(execute, sql, params, many, context):
         return execute(sql, params, many, context)
     finally:
         statement = sql[:6].upper() if isinstance(sql, str) else ""
-        QUERY_SECONDS.labels(
+        _query_seconds(
             context["connection"].alias, statement if statement in STATEMENTS else "other"
         ).observe(time.perf_counter() - started)
 
@@ -107,7 +120,7 @@ def _timed(operation: str):
         try:
             return getattr(super(TimedCache, self), operation)(*args, **kwargs)
         finally:
-            CACHE_SECONDS.labels(operation).observe(time.perf_counter() - started)
+            _cache_seconds(operation).observe(time.perf_counter() - started)
 
     method.__name__ = operation
     return method
