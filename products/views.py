@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.renderers import JSONRenderer as BaseJSONRenderer
 from rest_framework.response import Response
 
@@ -269,9 +269,13 @@ class ProductViewSet(CatalogViewSet):
     }
 
     def get_queryset(self):
-        """With the images prefetched for DRF's own path (write answers, the browsable API): the
-        JSON reads take rows, and their images in one query a page (`products.resources`)."""
-        return Product.objects.visible_to(self.request.user).for_api().prefetch_related("images")
+        """With the images prefetched for DRF's own reads (the browsable API); the JSON reads
+        take rows, and their images in one query a page (`products.resources`). A write's
+        answer reads its product's images once it is saved (DRF drops a prefetch made before)."""
+        products = Product.objects.visible_to(self.request.user).for_api()
+        if self.request.method in SAFE_METHODS:
+            return products.prefetch_related("images")
+        return products
 
     def get_serializer_class(self):
         return ProductListItemSerializer if self.action == "list" else ProductSerializer

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from PIL import Image, ImageCms, ImageOps
 
 from products.images import MAX_BYTES
@@ -434,6 +436,24 @@ def test_a_product_shows_its_images_in_order(editor_client, api_client):
 
     assert detail["images"] == [first, second]
     assert "image" not in detail
+
+
+def test_a_product_change_answers_with_its_images_read_once(editor_client):
+    product = make_product(stock=1)
+    first = post_image(editor_client, product, image_bytes(), position=1).json()
+    second = post_image(editor_client, product, image_bytes(), position=2).json()
+
+    with CaptureQueriesContext(connection) as queries:
+        response = editor_client.patch(f"{PRODUCTS_URL}{product.pk}/", {"stock": 7}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert (response.json()["stock"], response.json()["images"]) == (7, [first, second])
+    image_reads = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("SELECT") and ProductImage._meta.db_table in query["sql"]
+    ]
+    assert len(image_reads) == 1, image_reads
 
 
 def test_a_list_shows_each_products_first_image_renditions_or_null(editor_client, api_client):
