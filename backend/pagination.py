@@ -2,6 +2,7 @@
 offers it (`?pagination=cursor`), by cursor, `{next, previous, results}`."""
 
 import hashlib
+import re
 from datetime import datetime
 from functools import reduce
 from operator import and_, or_
@@ -18,6 +19,9 @@ from backend.queries import where_digest
 BAD_PAGE_SIZE = "A page size is a whole number from 1."
 PAGINATION_PARAMETER = "pagination"
 BAD_PAGINATION = "Leave it out for numbered pages, or send `cursor`."
+NOT_A_PAGE_NUMBER = (
+    "A page number is a whole number. Cursor pages ignore it: they start at `cursor`."
+)
 BAD_CURSOR = "Not a cursor this API made: send back a `next` or `previous` link as it is."
 FOREIGN_CURSOR = (
     "This cursor was made for other filters, search or ordering: start again from the first page."
@@ -78,6 +82,7 @@ class CursorPagination(PageSize, pagination.CursorPagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
+        _refuse_a_malformed_page_number(request)
         self.page_size = self.get_page_size(request)
         self.base_url = request.build_absolute_uri()
         self.model = queryset.model
@@ -172,3 +177,12 @@ def _after(keys: list[str], position: list) -> Q:
     ]
     first_name, first_lookup, first_value = comparisons[0]
     return Q(**{f"{first_name}__{INCLUSIVE[first_lookup]}": first_value}) & reduce(or_, past)
+
+
+def _refuse_a_malformed_page_number(request) -> None:
+    """The list's schema types `page` as a whole number in both of its paginations: a cursor
+    page ignores a page number, but answers one that is not a number with a 400, as the
+    schema promises, rather than the page it would have served without it."""
+    number = request.query_params.get(PageNumberPagination.page_query_param, "")
+    if number and not re.fullmatch(r"-?[0-9]+", number):
+        raise ValidationError({PageNumberPagination.page_query_param: [NOT_A_PAGE_NUMBER]})

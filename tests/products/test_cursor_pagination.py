@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from backend.pagination import BAD_CURSOR, BAD_PAGINATION, FOREIGN_CURSOR
+from backend.pagination import BAD_CURSOR, BAD_PAGINATION, FOREIGN_CURSOR, NOT_A_PAGE_NUMBER
 from products.models import Product
 from tests.factories import make_category, make_product
 
@@ -128,6 +128,23 @@ def test_another_pagination_is_a_400(api_client, value):
     response = api_client.get(PRODUCTS_URL, {"pagination": value})
     assert response.status_code == 400
     assert response.json() == {"pagination": [BAD_PAGINATION]}
+
+
+@pytest.mark.parametrize("page", ["2", "-1", ""])
+def test_a_cursor_page_ignores_a_page_number(api_client, page):
+    make_product()
+    assert len(results(api_client.get(PRODUCTS_URL, CURSOR | {"page": page}))) == 1
+
+
+@pytest.mark.parametrize("page", ["E\u00f3", "1.5", "two", "\u0661", " 1"])
+def test_a_page_that_is_not_a_number_is_a_400_on_cursor_pages_too(api_client, page):
+    make_product()
+    first = api_client.get(PRODUCTS_URL, CURSOR)
+    response = api_client.get(
+        PRODUCTS_URL, CURSOR | {"page": page}, HTTP_IF_NONE_MATCH=first["ETag"]
+    )
+    assert response.status_code == 400
+    assert response.json() == {"page": [NOT_A_PAGE_NUMBER]}
 
 
 def test_an_empty_pagination_means_numbered_pages(api_client):
