@@ -407,6 +407,17 @@ def test_resend_answers_known_and_unknown_addresses_alike(verifying_mode, mailou
     assert [message.to for message in mailoutbox] == [["una@example.com"]]
 
 
+@pytest.mark.parametrize("email", [" ", "\x1d"])
+def test_resend_for_nothing_but_whitespace_is_the_same_202(verifying_mode, mailoutbox, email):
+    make_user(username="una", email="una@example.com")
+
+    response = resend(email)
+
+    assert response.status_code == 202, response.content
+    assert response.json() == {"detail": RESEND_ACCEPTED}
+    assert mailoutbox == []
+
+
 def test_the_resent_link_verifies_the_address(verifying_mode, mailoutbox):
     make_user(username="una", email="una@example.com")
 

@@ -229,11 +229,45 @@ def test_reset_request_for_what_is_no_address_is_the_same_202(
     assert mailoutbox == []
 
 
+@pytest.mark.parametrize("email", [" ", "\x1d", "\t\n", "\u00a0"])
+def test_reset_request_for_nothing_but_whitespace_is_the_same_202(
+    api_client, customer, mailoutbox, email
+):
+    """The schema admits any string of one character or more without NUL: whitespace alone
+    is nobody's address, not a blank field."""
+    response = request_reset(api_client, email)
+
+    assert response.status_code == 202, response.content
+    assert response.json() == request_reset(api_client, "nobody@example.com").json()
+    assert mailoutbox == []
+
+
+def test_reset_request_looks_the_address_up_without_the_whitespace_around_it(
+    api_client, customer, mailoutbox, reset_link_setting
+):
+    response = request_reset(api_client, " carol@example.com\n")
+
+    assert response.status_code == 202, response.content
+    assert [message.to for message in mailoutbox] == [["carol@example.com"]]
+
+
 @pytest.mark.parametrize(
-    "email", ["", 12345, ["carol@example.com"], None, "car\x00ol@example.com", "c" * 255]
+    "email",
+    ["", 12345, ["carol@example.com"], None, "car\x00ol@example.com", "c" * 255],
 )
 def test_reset_request_with_a_malformed_email_is_400(api_client, customer, mailoutbox, email):
     response = request_reset(api_client, email)
+
+    assert response.status_code == 400, response.content
+    assert "email" in response.json()
+    assert mailoutbox == []
+
+
+def test_reset_request_longer_than_an_address_is_400_even_with_whitespace_around(
+    api_client, customer, mailoutbox
+):
+    """The schema's maxLength counts what is sent, whitespace included."""
+    response = request_reset(api_client, "carol@example.com" + " " * 240)
 
     assert response.status_code == 400, response.content
     assert "email" in response.json()

@@ -160,6 +160,21 @@ def test_successful_log_in_costs_one_hash_too(api_client, customer, settings):
     assert len(CountingMD5PasswordHasher.hashes) == 1
 
 
+def test_a_password_with_spaces_around_it_logs_in_as_it_was_set(api_client):
+    make_user(username="spacey", password="  Tr0ub4dor&3 ")
+
+    assert_token_pair(log_in(api_client, "spacey", "  Tr0ub4dor&3 "))
+    assert log_in(api_client, "spacey", "Tr0ub4dor&3").status_code == 401
+
+
+def test_a_password_of_nothing_but_whitespace_is_a_wrong_password(api_client, customer):
+    """The schema admits it (one character or more, no NUL): a 401 like any wrong password,
+    not a 400 for a blank field."""
+    response = log_in(api_client, "carol", "   ")
+
+    assert response.status_code == 401, response.content
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -38,6 +39,8 @@ class TokenObtainSerializer(jwt_serializers.TokenObtainSerializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields[self.username_field].help_text = "Username or email address."
+        # Checked as it was set (password_field keeps spaces too); simplejwt's field trims it.
+        self.fields["password"].trim_whitespace = False
 
     def validate(self, attrs):
         with backoff.guard(attrs[self.username_field]):  # 429 while the name is locked
@@ -89,19 +92,31 @@ class LogoutSerializer(serializers.Serializer):
         return attrs
 
 
-def address_field() -> StrictCharField:
+class AddressField(StrictCharField):
     """An email address asked about where the answer is the same whatever it is (reset,
     resend): any string up to an address's length, and one that is nobody's, malformed ones
     included, gets the usual 202. Django's EmailValidator refuses some addresses that the
-    schema's `format: email` admits (`a@b.c`), which would make a valid request a 400."""
-    return StrictCharField(
-        max_length=User._meta.get_field("email").max_length,
-        help_text="The account's email address.",
-    )
+    schema's `format: email` admits (`a@b.c`), which would make a valid request a 400.
+
+    Its length is checked as sent, as the schema states it; the whitespace around an address
+    (a pasted one often has some) is dropped only to look it up. DRF would drop it first, and
+    refuse as blank what is nothing but whitespace (`" "`, `"\\x1d"`), which the schema admits:
+    that is nobody's address, looked up as sent."""
+
+    def __init__(self):
+        super().__init__(
+            max_length=User._meta.get_field("email").max_length,
+            trim_whitespace=False,
+            help_text="The account's email address.",
+        )
+
+    def run_validation(self, data=empty):
+        address = super().run_validation(data)
+        return address.strip() or address
 
 
 class PasswordResetRequestSerializer(serializers.Serializer):
-    email = address_field()
+    email = AddressField()
 
 
 class PasswordResetConfirmSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from backend.fields import StrictCharField
 from users import verification
-from users.serializers.auth import address_field, user_of_uid
+from users.serializers.auth import AddressField, user_of_uid
 
 INVALID_VERIFICATION_LINK = "This email verification link is invalid, used or expired."
 PENDING_ADDRESS_TAKEN = (
@@ -34,4 +34,4 @@ class VerifyEmailSerializer(serializers.Serializer):
 
 
 class ResendVerificationSerializer(serializers.Serializer):
-    email = address_field()
+    email = AddressField()
