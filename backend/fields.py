@@ -96,12 +96,23 @@ class AsSentWhenPatterned:
             self.trim_whitespace = False
 
 
-class StrictCharField(AsSentWhenPatterned, JsonTypeMixin, serializers.CharField):
+class LengthAsSent:
+    """The schema's maxLength counts the string as sent. DRF trims surrounding whitespace
+    before it counts, so 200 characters and a space would pass a 200-character limit."""
+
+    def run_validation(self, data=empty):
+        limited = self.trim_whitespace and self.max_length is not None
+        if limited and isinstance(data, str) and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().run_validation(data)
+
+
+class StrictCharField(AsSentWhenPatterned, LengthAsSent, JsonTypeMixin, serializers.CharField):
     json_types = (str,)
     expected_name = "a string"
 
 
-class StrictEmailField(JsonTypeMixin, serializers.EmailField):
+class StrictEmailField(LengthAsSent, JsonTypeMixin, serializers.EmailField):
     json_types = (str,)
     expected_name = "a string"
 

@@ -467,11 +467,19 @@ class AutoSchema(openapi.AutoSchema):
         return component.ref
 
 
+# What Python's str.strip() drops (every character str.isspace() admits), spelled out: a
+# pattern's `\s` means ECMA-262's whitespace, which lacks U+001C-U+001F and U+0085 and has U+FEFF.
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
+
+
 def _say_strings_hold_no_nul(serializer, properties: dict) -> None:
-    """DRF refuses a NUL in every string a request sends; a string field with no pattern of its
-    own (one excludes NUL already) says so with one."""
+    """DRF refuses a NUL in every string a request sends, and as blank one that is nothing but
+    whitespace where the field trims it and may not be blank; a string field with no pattern of
+    its own (one excludes both already) says so with one."""
     for name, field in serializer.fields.items():
         schema = properties.get(name)
         is_text = isinstance(schema, dict) and schema.get("type") == "string"
         if isinstance(field, serializers.CharField) and is_text and "pattern" not in schema:
-            schema["pattern"] = NO_NUL
+            may_be_blank = field.allow_blank or not field.trim_whitespace
+            schema["pattern"] = NO_NUL if may_be_blank else NOT_BLANK

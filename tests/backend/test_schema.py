@@ -1,6 +1,7 @@
 """schema.yml is generated, never edited: it must be exactly what the code produces."""
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -220,6 +221,32 @@ def test_every_string_a_request_sends_excludes_nul(generated):
     ]
 
     assert unbounded == []
+
+
+PYTHON_WHITESPACE = [chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace()]
+
+
+@pytest.mark.parametrize(
+    ("component", "field", "may_be_blank"),
+    [
+        ("CategoryRequest", "name", False),
+        ("TokenRefreshRequest", "refresh", False),
+        ("TokenObtainRequest", "password", True),  # checked as set: spaces and all
+        ("PasswordResetRequestRequest", "email", True),  # nobody's address: the usual 202
+    ],
+)
+def test_a_string_of_nothing_but_whitespace_is_refused_where_the_schema_says_so(
+    generated, component, field, may_be_blank
+):
+    """A field that trims and may not be blank refuses whitespace alone, whatever Python counts
+    as whitespace (U+001C and U+0085 as well as ECMA's `\\s`): its pattern must say the same,
+    character for character, or a schema-valid request is a 400."""
+    pattern = generated["components"]["schemas"][component]["properties"][field]["pattern"]
+
+    admitted = [space for space in PYTHON_WHITESPACE if re.search(pattern, space * 2)]
+
+    assert re.search(pattern, " a\u3000")
+    assert admitted == (PYTHON_WHITESPACE if may_be_blank else [])
 
 
 def test_the_idempotent_posts_document_the_key_and_its_answers(generated):
