@@ -304,10 +304,10 @@ class AutoSchema(openapi.AutoSchema):
     def _map_basic_serializer(self, serializer, direction):
         """Every field of a response body is always present (null where it has no value), so
         every one is required: generated clients then type them as always there. A request's
-        strings say they hold no NUL."""
+        strings say which they refuse: a NUL, and whitespace alone where they trim."""
         schema = super()._map_basic_serializer(serializer, direction)
         if direction == "request":
-            _say_strings_hold_no_nul(serializer, schema.get("properties", {}))
+            _say_which_strings_are_refused(serializer, schema.get("properties", {}))
         if direction == "response" and schema.get("properties"):
             schema["required"] = sorted(schema["properties"])
         return schema
@@ -473,7 +473,7 @@ WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u
 NOT_BLANK = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
 
 
-def _say_strings_hold_no_nul(serializer, properties: dict) -> None:
+def _say_which_strings_are_refused(serializer, properties: dict) -> None:
     """DRF refuses a NUL in every string a request sends, and as blank one that is nothing but
     whitespace where the field trims it and may not be blank; a string field with no pattern of
     its own (one excludes both already) says so with one."""
